@@ -1,0 +1,123 @@
+import type { VggWeights, VggLayerName } from '../../weights/types.ts';
+
+/** An RGB(A) image in float32, HWC, values 0..255. */
+export interface FloatImage {
+  width: number;
+  height: number;
+  channels: 3;
+  data: Float32Array;
+}
+
+export type Pooling = 'avg' | 'max';
+
+/** Everything a loss-and-gradient evaluator needs to know, independent of compute engine. */
+export interface EvaluatorSpec {
+  weights: VggWeights;
+  /** Content image at the output size (RGB 0..255). */
+  content: FloatImage;
+  /** Style images (each at its own size) with blend weights that sum to 1. */
+  styles: { image: FloatImage; weight: number }[];
+  contentLayers: VggLayerName[];
+  /** Style layers and their per-layer weights (seed: conv1_1..conv5_1, [0.5, 1, 1.5, 3, 4]). */
+  styleLayers: { layer: VggLayerName; weight: number }[];
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  pooling: Pooling;
+}
+
+export interface LossTerms {
+  content: number;
+  style: number;
+  tv: number;
+  total: number;
+}
+
+export interface Evaluation {
+  terms: LossTerms;
+  /** d total / d image, same layout as the image (HWC RGB, pixel units). */
+  grad: Float32Array;
+}
+
+/**
+ * The one seam between optimizers and compute engines (tfjs backends, ONNX Runtime, ...).
+ * The image is optimized in pixel space (RGB 0..255, HWC); preprocessing happens inside.
+ */
+export interface LossEvaluator {
+  /** e.g. "tfjs-wasm", "onnx-cpu". */
+  readonly backend: string;
+  readonly width: number;
+  readonly height: number;
+  evaluate(image: Float32Array): Promise<Evaluation>;
+  /** Frees every resource the evaluator holds (tensors, sessions). Idempotent. */
+  dispose(): void;
+}
+
+export type OptimizerName = 'adam' | 'lbfgs';
+export type InitName = 'noise' | 'content' | 'random';
+
+/** Every knob of one job. Defaults (see defaults.ts) are the CS20SI seed's. */
+export interface StylizeSettings {
+  /** Long side of the output in pixels; the content's aspect ratio is kept. */
+  size: number;
+  iterations: number;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  optimizer: OptimizerName;
+  learningRate: number;
+  init: InitName;
+  /** Share of noise in the 'noise' init (seed: 0.6). */
+  noiseRatio: number;
+  /** Integer seed for the initial image; same seed + same backend = same result. */
+  seed: number;
+  pooling: Pooling;
+  contentLayers: VggLayerName[];
+  styleLayers: { layer: VggLayerName; weight: number }[];
+  /** Emit a preview image every N iterations (0 = never). */
+  previewEvery: number;
+}
+
+/** Encoded image bytes (PNG, JPEG, WebP, ...) as a user hands them in. */
+export type ImageBytes = Uint8Array;
+
+export interface StylizeRequest {
+  content: ImageBytes;
+  /** One or more styles; weights are normalized to sum to 1. */
+  styles: { image: ImageBytes; weight?: number }[];
+  settings?: Partial<StylizeSettings>;
+}
+
+/** 8-bit RGBA pixels, row-major. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface ProgressEvent {
+  iteration: number;
+  iterations: number;
+  terms: LossTerms;
+  elapsedMs: number;
+  /** Estimated time left, from the mean time per iteration so far. */
+  etaMs: number;
+  /** Present every `previewEvery` iterations: the current image (alpha reattached). */
+  preview?: RgbaImage;
+}
+
+export interface StylizeResult {
+  image: RgbaImage;
+  /** PNG encoding of `image`. */
+  png: Uint8Array;
+  /** One entry per iteration, in order. */
+  losses: (LossTerms & { iteration: number })[];
+  backend: string;
+  elapsedMs: number;
+}
+
+export interface StylizeHooks {
+  /** Aborting stops the run within one iteration; the promise then rejects with an AbortError. */
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
