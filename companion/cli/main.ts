@@ -1,0 +1,46 @@
+/** The `stylize` command: dispatches to its subcommands. */
+import { CliError } from './cli-error.ts';
+import { RUN_USAGE, runStylizeCommand } from './run-command.ts';
+
+const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
+
+  stylize CONTENT STYLE [STYLE ...] -o OUT.png [options]   run one job here (stylize --help for options)
+  stylize weights [options]    download the VGG-19 weights into weights/cache (checksummed, resumable)
+  stylize bench [options]      measure ms per iteration on each available backend
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  weights: async () => (await import('./weights-command.ts')).runWeightsCommand,
+  bench: async () => (await import('../bench/bench.ts')).runBench,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stdout.write(USAGE);
+    return 2;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(USAGE + '\n' + RUN_USAGE);
+    return 0;
+  }
+  const load = COMMANDS[first];
+  return load ? (await load())(rest) : runStylizeCommand(argv);
+}
+
+/** Runs the CLI and sets the exit code; known errors print as one line, no stack. */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`stylize: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`stylize: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * `stylize weights [--dest DIR] [--url URL] [--verify]`: downloads the pinned VGG-19 weights into the
+ * project cache (or DIR), or with --verify checks the hashes of the weights the companion would use.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { StylizeError } from '../engine/errors.ts';
+import { downloadWeights, type DownloadProgress } from '../../weights/download.ts';
+import { verifyWeights } from '../../weights/loader.ts';
+import { WEIGHTS_CACHE_DIR, WEIGHTS_DIR_ENV, locateWeights } from '../../weights/locate.ts';
+import { PINNED_FILES } from '../../weights/sources.ts';
+
+const USAGE = 'Usage: stylize weights [--dest DIR] [--url URL] [--verify]';
+
+const HELP = `${USAGE}
+
+Downloads the VGG-19 weights (about 21 MB, checked against pinned SHA-256 hashes) into
+${WEIGHTS_CACHE_DIR}
+An interrupted download resumes on the next run.
+
+  --dest DIR   download into DIR instead (then set ${WEIGHTS_DIR_ENV}=DIR to use it)
+  --url URL    download from this folder URL (a mirror) instead of the pinned GitHub commit;
+               STYLIZE_WEIGHTS_URL does the same
+  --verify     download nothing; check the hashes of the weights in use (or in --dest)
+`;
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
+
+/** Progress on a terminal: one bar. Elsewhere (logs, CI): one plain line per finished file. */
+function progressReporter(): { onProgress: (p: DownloadProgress) => void; stop: () => void } {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: 'VGG-19 weights [{bar}] {percentage}% | {done}/{totalMb} MB | {file}',
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      onProgress: (p) => {
+        const total = p.totalBytes ?? 0;
+        const payload = { done: mb(p.doneBytes), totalMb: mb(total), file: p.file };
+        if (!started) {
+          bar.start(total, p.doneBytes, payload);
+          started = true;
+        } else bar.update(p.doneBytes, payload);
+      },
+      stop: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+  const finished = new Set<string>();
+  return {
+    onProgress: (p) => {
+      if (p.fileTotal !== undefined && p.fileBytes === p.fileTotal && !finished.has(p.file)) {
+        finished.add(p.file);
+        const pct = p.totalBytes ? Math.floor((100 * p.doneBytes) / p.totalBytes) : 0;
+        process.stderr.write(`[${String(pct).padStart(3)}%] ${p.file} (${finished.size}/${PINNED_FILES.length})\n`);
+      }
+    },
+    stop: () => {},
+  };
+}
+
+async function verify(dest: string | undefined): Promise<number> {
+  let dir: string;
+  let where: string;
+  if (dest) {
+    dir = path.resolve(dest);
+    where = dir;
+  } else {
+    const loc = locateWeights();
+    dir = loc.dir;
+    where = `${dir} (${loc.origin === 'env' ? WEIGHTS_DIR_ENV : loc.origin})`;
+  }
+  const results = await verifyWeights(dir);
+  const bad = results.filter((r) => !r.ok);
+  for (const r of bad) process.stdout.write(`  BAD  ${r.file}: ${r.problem}\n`);
+  if (bad.length === 0) {
+    process.stdout.write(`All ${results.length} weight files in ${where} match their SHA-256.\n`);
+    return 0;
+  }
+  process.stdout.write(
+    `${bad.length} of ${results.length} weight files in ${where} are missing or damaged. ` +
+      `Run \`npx stylize weights${dest ? ` --dest "${dest}"` : ''}\` to fetch them (good files are kept).\n`,
+  );
+  return 1;
+}
+
+async function download(dest: string | undefined, url: string | undefined): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const progress = progressReporter();
+  try {
+    const result = await downloadWeights({ dest, baseUrl: url, signal: controller.signal, onProgress: progress.onProgress });
+    progress.stop();
+    process.stdout.write(
+      `Weights ready in ${result.dir} (${result.downloaded.length} downloaded, ${result.skipped.length} already present and verified).\n`,
+    );
+    // Say which folder the companion will actually read, since STYLIZE_WEIGHTS or --dest may differ from it.
+    try {
+      const used = locateWeights();
+      if (path.resolve(used.dir) !== path.resolve(result.dir)) {
+        process.stdout.write(
+          used.origin === 'env'
+            ? `Note: ${WEIGHTS_DIR_ENV} points to ${used.dir}, so the companion will use that folder, not these.\n`
+            : `Note: the companion looks in ${WEIGHTS_DIR_ENV}, then ${WEIGHTS_CACHE_DIR}; to use these, set ${WEIGHTS_DIR_ENV}="${result.dir}".\n`,
+        );
+      }
+    } catch (err) {
+      process.stdout.write(`Warning: ${(err as Error).message}\n`);
+    }
+    return 0;
+  } finally {
+    progress.stop();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** Runs `stylize weights ...` (argv excludes "weights"); returns the exit code. */
+export async function runWeightsCommand(argv: string[]): Promise<number> {
+  let values: { dest?: string; url?: string; verify?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        dest: { type: 'string' },
+        url: { type: 'string' },
+        verify: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    const first = (err as Error).message.split('\n')[0].split('. To specify')[0].replace(/\.?$/, '.');
+    process.stderr.write(`stylize weights: ${first} ${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.dest !== undefined && values.dest.trim() === '') {
+    process.stderr.write(`stylize weights: --dest needs a folder path. ${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return values.verify ? await verify(values.dest) : await download(values.dest, values.url);
+  } catch (err) {
+    if (err instanceof StylizeError) {
+      process.stderr.write(`stylize weights: ${err.message}\n`);
+      return err.code === 'cancelled' ? 130 : 1;
+    }
+    throw err;
+  }
+}

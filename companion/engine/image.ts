@@ -1,0 +1,101 @@
+/** Decoding, sizing and encoding of images with sharp. The engine's only door to image files. */
+import sharp, { type Metadata } from 'sharp';
+import { StylizeError } from './errors.ts';
+import type { FloatImage, RgbaImage } from './types.ts';
+
+/** Default cap on decoded pixels: 8192 x 8192, far over Figma's 4096 limit, far under a bomb. */
+export const DEFAULT_MAX_INPUT_PIXELS = 8192 * 8192;
+
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** RGBA, 8 bit, with EXIF orientation applied. */
+  rgba: Uint8Array;
+  /** True when some pixel is not fully opaque. */
+  hasAlpha: boolean;
+}
+
+/** Reads only the header: format, size and the pixel limit, without decoding pixels. */
+export async function probeImage(bytes: Uint8Array, label = 'image', maxPixels = DEFAULT_MAX_INPUT_PIXELS): Promise<{ width: number; height: number }> {
+  if (!bytes || bytes.length === 0) throw new StylizeError('bad_image', `The ${label} is empty (0 bytes). Send a PNG, JPEG or WebP file.`);
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new StylizeError('bad_image', `The ${label} is not an image sharp can read (${(err as Error).message}). Use PNG, JPEG, WebP, GIF, TIFF or AVIF.`, { cause: err });
+  }
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  if (w < 1 || h < 1) throw new StylizeError('bad_image', `The ${label} has no pixels (${w} x ${h}).`);
+  // Checked from the header, before decoding: a decompression bomb never gets allocated.
+  if (w * h > maxPixels) {
+    throw new StylizeError('image_too_large', `The ${label} is ${w} x ${h} = ${(w * h / 1e6).toFixed(1)} MP, over the limit of ${(maxPixels / 1e6).toFixed(1)} MP. Scale it down first.`);
+  }
+  return { width: w, height: h };
+}
+
+export async function decodeImage(bytes: Uint8Array, opts: { maxPixels?: number; label?: string } = {}): Promise<DecodedImage> {
+  const label = opts.label ?? 'image';
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  await probeImage(bytes, label, maxPixels);
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels }).rotate().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    const rgba = new Uint8Array(data.buffer, data.byteOffset, data.length);
+    let hasAlpha = false;
+    for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) { hasAlpha = true; break; }
+    return { width: info.width, height: info.height, rgba, hasAlpha };
+  } catch (err) {
+    throw new StylizeError('bad_image', `The ${label} could not be decoded (${(err as Error).message}); the file may be truncated or damaged.`, { cause: err });
+  }
+}
+
+/** Output size for a long side of `size`, keeping the aspect ratio (at least 1 px each way). */
+export function fitLongSide(width: number, height: number, size: number): { width: number; height: number } {
+  const scale = size / Math.max(width, height);
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/** Resizes RGBA pixels with a high-quality filter. */
+export async function resizeRgba(img: RgbaImage, width: number, height: number): Promise<RgbaImage> {
+  if (img.width === width && img.height === height) return img;
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } })
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+export function rgbaToFloatRgb(img: RgbaImage): FloatImage {
+  const n = img.width * img.height;
+  const data = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    data[i * 3] = img.data[i * 4];
+    data[i * 3 + 1] = img.data[i * 4 + 1];
+    data[i * 3 + 2] = img.data[i * 4 + 2];
+  }
+  return { width: img.width, height: img.height, channels: 3, data };
+}
+
+/** Float RGB (clipped to 0..255) plus an alpha plane (or opaque) -> 8-bit RGBA. */
+export function floatRgbToRgba(rgb: Float32Array, width: number, height: number, alpha?: Uint8Array): RgbaImage {
+  const n = width * height;
+  const data = new Uint8Array(n * 4);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) data[i * 4 + c] = Math.min(255, Math.max(0, Math.round(rgb[i * 3 + c])));
+    data[i * 4 + 3] = alpha ? alpha[i] : 255;
+  }
+  return { width, height, data };
+}
+
+export function alphaPlane(img: RgbaImage): Uint8Array {
+  const a = new Uint8Array(img.width * img.height);
+  for (let i = 0; i < a.length; i++) a[i] = img.data[i * 4 + 3];
+  return a;
+}
+
+export async function encodePng(img: RgbaImage, opts: { opaque?: boolean } = {}): Promise<Uint8Array> {
+  let pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } });
+  if (opts.opaque) pipeline = pipeline.removeAlpha();
+  const buf = await pipeline.png().toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}

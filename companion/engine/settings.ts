@@ -1,0 +1,112 @@
+/** Defaults (the CS20SI seed's), bounds, and validation of job settings from any source. */
+import { StylizeError } from './errors.ts';
+import { toKerasLayerName } from '../../weights/types.ts';
+import type { StylizeSettings } from './types.ts';
+
+export const SEED_STYLE_LAYER_WEIGHTS = [0.5, 1, 1.5, 3, 4];
+
+export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze({
+  size: 333,
+  iterations: 300,
+  contentWeight: 0.01,
+  styleWeight: 1,
+  tvWeight: 0,
+  optimizer: 'adam',
+  learningRate: 2,
+  init: 'noise',
+  noiseRatio: 0.6,
+  seed: 0,
+  pooling: 'avg',
+  contentLayers: ['block4_conv2'],
+  styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'].map((layer, i) => ({
+    layer: layer as StylizeSettings['contentLayers'][number],
+    weight: SEED_STYLE_LAYER_WEIGHTS[i],
+  })),
+  previewEvery: 0,
+}) as StylizeSettings;
+
+/** Hard limits; the daemon may apply tighter ones. 4096 px is Figma's image limit. */
+export const SETTING_BOUNDS = {
+  size: { min: 16, max: 4096 },
+  iterations: { min: 1, max: 10000 },
+  contentWeight: { min: 0, max: 1e6 },
+  styleWeight: { min: 0, max: 1e6 },
+  tvWeight: { min: 0, max: 1e6 },
+  learningRate: { min: 1e-4, max: 1000 },
+  noiseRatio: { min: 0, max: 1 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+  previewEvery: { min: 0, max: 10000 },
+} as const satisfies Record<string, { min: number; max: number }>;
+
+const INTEGER_KEYS = new Set(['size', 'iterations', 'seed', 'previewEvery']);
+const ENUMS: Record<string, readonly string[]> = {
+  optimizer: ['adam', 'lbfgs'],
+  init: ['noise', 'content', 'random'],
+  pooling: ['avg', 'max'],
+};
+
+function bad(message: string): never {
+  throw new StylizeError('bad_setting', message);
+}
+
+function layerList(key: string, value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(list) || list.length === 0) bad(`${key} must be a non-empty list of VGG-19 layers such as conv4_2.`);
+  return list as string[];
+}
+
+/**
+ * Merges a partial settings object over the defaults, checking every value.
+ * styleLayers accepts [{layer, weight}], ["conv1_1", ...] (weights then from styleLayerWeights
+ * or 1 each), or "conv1_1,conv2_1"; layer names in paper (conv4_2) or Keras (block4_conv2) form.
+ */
+export function resolveSettings(partial: unknown = {}): StylizeSettings {
+  if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) bad('settings must be an object.');
+  const input = partial as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  const known = new Set([...Object.keys(DEFAULT_SETTINGS), 'styleLayerWeights']);
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) bad(`Unknown setting "${key}". Known settings: ${[...known].join(', ')}.`);
+  }
+  for (const [key, bounds] of Object.entries(SETTING_BOUNDS)) {
+    const v = input[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a number (got ${JSON.stringify(v)}).`);
+    if (INTEGER_KEYS.has(key) && !Number.isInteger(v)) bad(`${key} must be a whole number (got ${v}).`);
+    if (v < bounds.min || v > bounds.max) bad(`${key} must be between ${bounds.min} and ${bounds.max} (got ${v}).`);
+    out[key] = v;
+  }
+  for (const [key, values] of Object.entries(ENUMS)) {
+    const v = input[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || !values.includes(v)) bad(`${key} must be one of ${values.join(', ')} (got ${JSON.stringify(v)}).`);
+    out[key] = v;
+  }
+  const wrapLayer = (name: string) => {
+    try {
+      return toKerasLayerName(name);
+    } catch (err) {
+      bad((err as Error).message);
+    }
+  };
+  if (input.contentLayers !== undefined) out.contentLayers = layerList('contentLayers', input.contentLayers).map(wrapLayer);
+  if (input.styleLayers !== undefined || input.styleLayerWeights !== undefined) {
+    const raw = input.styleLayers ?? DEFAULT_SETTINGS.styleLayers;
+    let entries: { layer: string; weight?: unknown }[];
+    if (Array.isArray(raw) && raw.every((e) => e && typeof e === 'object')) entries = raw as { layer: string; weight?: unknown }[];
+    else entries = layerList('styleLayers', raw).map((layer) => ({ layer }));
+    const weights = input.styleLayerWeights === undefined ? undefined
+      : typeof input.styleLayerWeights === 'string' ? input.styleLayerWeights.split(',').map(Number) : input.styleLayerWeights;
+    if (weights !== undefined && (!Array.isArray(weights) || weights.length !== entries.length)) {
+      bad(`styleLayerWeights needs one weight per style layer (${entries.length}).`);
+    }
+    out.styleLayers = entries.map((e, i) => {
+      const w = weights ? weights[i] : e.weight ?? 1;
+      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) bad(`style layer weight for ${e.layer} must be a number >= 0 (got ${JSON.stringify(w)}).`);
+      return { layer: wrapLayer(String(e.layer)), weight: w };
+    });
+  }
+  const s = out as unknown as StylizeSettings;
+  if (s.contentWeight === 0 && s.styleWeight === 0) bad('contentWeight and styleWeight cannot both be 0: nothing would be optimized.');
+  return s;
+}

@@ -1,0 +1,95 @@
+/** LossEvaluator on tfjs: any registered backend (tfjs-node(-gpu), webgpu, wasm, cpu). */
+import { tf } from './backend.ts';
+import { VggNet } from './vgg.ts';
+import { contentLoss, gramNormalized, styleLayerLoss, tvLoss } from './losses.ts';
+import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';
+import type { VggLayerName } from '../../../weights/types.ts';
+
+function imageTensor(img: FloatImage): tf.Tensor4D {
+  return tf.tensor4d(img.data, [1, img.height, img.width, 3]);
+}
+
+export class TfEvaluator implements LossEvaluator {
+  readonly backend: string;
+  readonly width: number;
+  readonly height: number;
+  private readonly contentTargets = new Map<VggLayerName, tf.Tensor4D>();
+  private readonly styleTargets = new Map<VggLayerName, tf.Tensor2D>();
+  private readonly wanted: VggLayerName[];
+  private disposed = false;
+
+  /** `net` is shared and owned by the caller (weights are uploaded once per engine). */
+  constructor(private readonly net: VggNet, private readonly spec: EvaluatorSpec, backendName: string) {
+    this.backend = `tfjs-${backendName}`;
+    this.width = spec.content.width;
+    this.height = spec.content.height;
+    const styleLayers = spec.styleLayers.map((s) => s.layer);
+    this.wanted = [...new Set([...spec.contentLayers, ...styleLayers])];
+
+    tf.tidy(() => {
+      const feats = net.features(VggNet.preprocess(imageTensor(spec.content)), spec.contentLayers);
+      for (const layer of spec.contentLayers) this.contentTargets.set(layer, tf.keep(feats.get(layer)!));
+    });
+    // Several styles blend as a weighted sum of their Gram targets (jcjohnson/neural-style's style_blend_weights).
+    for (const { image, weight } of spec.styles) {
+      tf.tidy(() => {
+        const feats = net.features(VggNet.preprocess(imageTensor(image)), styleLayers);
+        for (const layer of styleLayers) {
+          const g = tf.mul(gramNormalized(feats.get(layer)!), weight) as tf.Tensor2D;
+          const prev = this.styleTargets.get(layer);
+          this.styleTargets.set(layer, tf.keep(prev ? (tf.add(prev, g) as tf.Tensor2D) : g));
+          prev?.dispose();
+        }
+      });
+    }
+  }
+
+  /** Builds [content, style, tv, total] for an image tensor; total is the first output's sum. */
+  private terms(x: tf.Tensor4D): tf.Tensor1D {
+    const { spec } = this;
+    const feats = this.net.features(VggNet.preprocess(x), this.wanted);
+    let content: tf.Scalar = tf.scalar(0);
+    for (const layer of spec.contentLayers) content = tf.add(content, contentLoss(feats.get(layer)!, this.contentTargets.get(layer)!));
+    let style: tf.Scalar = tf.scalar(0);
+    for (const { layer, weight } of spec.styleLayers) {
+      style = tf.add(style, tf.mul(styleLayerLoss(feats.get(layer)!, this.styleTargets.get(layer)!), weight));
+    }
+    const tv = spec.tvWeight > 0 ? tvLoss(x) : tf.scalar(0);
+    const total = tf.addN([tf.mul(content, spec.contentWeight), tf.mul(style, spec.styleWeight), tf.mul(tv, spec.tvWeight)]);
+    return tf.stack([content, style, tv, total]) as tf.Tensor1D;
+  }
+
+  async evaluate(image: Float32Array): Promise<Evaluation> {
+    if (this.disposed) throw new Error('TfEvaluator used after dispose()');
+    if (image.length !== this.width * this.height * 3) {
+      throw new Error(`image has ${image.length} values, expected ${this.width}x${this.height}x3`);
+    }
+    let termsOut: tf.Tensor1D | undefined;
+    const grad = tf.tidy(() => {
+      const x = tf.tensor4d(image, [1, this.height, this.width, 3]);
+      const f = (input: tf.Tensor) => {
+        const t = this.terms(input as tf.Tensor4D);
+        termsOut = tf.keep(t);
+        return tf.reshape(tf.slice(t, [3], [1]), []) as tf.Scalar;
+      };
+      return tf.grad(f)(x);
+    });
+    try {
+      // `await data()` rather than dataSync: GPU backends (webgpu) can only read asynchronously.
+      const [g, t] = await Promise.all([grad.data() as Promise<Float32Array>, termsOut!.data() as Promise<Float32Array>]);
+      return { grad: g, terms: { content: t[0], style: t[1], tv: t[2], total: t[3] } };
+    } finally {
+      grad.dispose();
+      termsOut?.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.contentTargets.values()) t.dispose();
+    for (const t of this.styleTargets.values()) t.dispose();
+    this.contentTargets.clear();
+    this.styleTargets.clear();
+  }
+}
