@@ -5,6 +5,8 @@ import { RUN_USAGE, runStylizeCommand } from './run-command.ts';
 const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
 
   stylize CONTENT STYLE [STYLE ...] -o OUT.png [options]   run one job here (stylize --help for options)
+  stylize serve [options]      start the companion daemon for the Figma / Photopea plugin (npm start)
+  stylize doctor               check weights, backend, port and token, and say how to fix problems
   stylize weights [options]    download the VGG-19 weights into weights/cache (checksummed, resumable)
   stylize bench [options]      measure ms per iteration on each available backend
 `;
@@ -12,6 +14,8 @@ const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('../server/serve-command.ts')).runServe,
+  doctor: async () => (await import('../server/doctor-command.ts')).runDoctor,
   weights: async () => (await import('./weights-command.ts')).runWeightsCommand,
   bench: async () => (await import('../bench/bench.ts')).runBench,
 };

@@ -1,0 +1,709 @@
+/**
+ * The companion daemon: one port for WebSocket (the plugin) and plain HTTP (GET /health), a pairing
+ * token, a shared job queue in front of one engine worker, and hard limits on everything a client
+ * can send. Knows sockets and jobs; the engine knows tensors and images.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
+import {
+  MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
+  type CapabilitiesMessage, type JobPosition, type SaveStyleMessage, type SubmitMessage, type WireSettings,
+} from '../../protocol/messages.ts';
+import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
+import { DEFAULT_SETTINGS, SETTING_BOUNDS, resolveSettings } from '../engine/settings.ts';
+import { StylizeError } from '../engine/errors.ts';
+import type { StylizeSettings } from '../engine/types.ts';
+import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
+import { probeImage, rgbaToPng } from './images.ts';
+import type { Logger } from './log.ts';
+import { isLoopbackHost, type DaemonOptions } from './options.ts';
+import { AccessPolicy } from './origin.ts';
+import { companionVersion } from './paths.ts';
+import { JobQueue } from './queue.ts';
+import { Session, type Job } from './session.ts';
+import { StyleLibrary } from './styles.ts';
+import { loadOrCreateToken, tokenMatches } from './token.ts';
+
+/** Previews are skipped while this much is still unsent to a client (a slow link gets fewer). */
+const PREVIEW_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
+const HEARTBEAT_MS = 30_000;
+/** A client that keeps sending bad messages is cut off after this many errors. */
+const MAX_ERRORS_PER_CONNECTION = 50;
+const THUMBNAIL_SIDE = 96;
+/** Connections not yet paired (each may hold one frame in memory until refused). */
+const MAX_UNPAIRED = 16;
+
+export type DaemonState = 'starting' | 'ready' | 'stopping' | 'stopped';
+
+export interface DaemonInfo {
+  host: string;
+  port: number;
+  token: string;
+  tokenFile: string;
+  tokenCreated: boolean;
+  styleLibrary: string;
+  styleCount: number;
+}
+
+export class DaemonStartError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'DaemonStartError';
+  }
+}
+
+export class Daemon {
+  state: DaemonState = 'starting';
+  readonly engine: EngineHost;
+  readonly library: StyleLibrary;
+  private readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly policy: AccessPolicy;
+  private readonly queue = new JobQueue<Job>();
+  private readonly sessions = new Set<Session>();
+  private token = '';
+  private nextSessionId = 1;
+  private jobCounter = 0;
+  private intake: Promise<unknown> = Promise.resolve();
+  private heartbeat?: NodeJS.Timeout;
+  private stopping?: Promise<void>;
+  private jobSettled?: () => void;
+  info!: DaemonInfo;
+
+  private constructor(readonly opts: DaemonOptions, private readonly log: Logger) {
+    this.policy = new AccessPolicy({ host: opts.host, port: opts.port, allowOrigins: opts.allowOrigins, loopback: isLoopbackHost(opts.host) });
+    this.engine = new EngineHost(
+      { backend: opts.backend, weightsDir: opts.weightsDir, maxPixels: opts.maxPixels, warmup: opts.warmup },
+      log,
+    );
+    this.library = new StyleLibrary(opts.styleLibrary, {
+      maxPixels: opts.maxPixels,
+      maxFileBytes: opts.maxFrameBytes,
+      thumbnailSide: THUMBNAIL_SIDE,
+      log: (line) => log.warn(line),
+    });
+    this.server = http.createServer((req, res) => this.onHttp(req, res));
+    // Raw sockets are bounded too (WebSocket connections are counted separately, with a clear error).
+    this.server.maxConnections = opts.maxConnections * 2 + 16;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxFrameBytes,
+      // Compression buys nothing for PNG/JPEG and is a decompression-bomb surface.
+      perMessageDeflate: false,
+    });
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  /** Token, style library, port, then the engine (seconds). Rejects with DaemonStartError. */
+  static async start(opts: DaemonOptions, log: Logger): Promise<Daemon> {
+    const d = new Daemon(opts, log);
+    let tokenCreated: boolean;
+    try {
+      const t = loadOrCreateToken(opts.tokenFile);
+      for (const w of t.warnings) log.warn(w);
+      d.token = t.token;
+      tokenCreated = t.created;
+    } catch (err) {
+      throw new DaemonStartError('token', (err as Error).message);
+    }
+    await d.library.init();
+    // The port is taken before the engine loads, so "port in use" is reported at once.
+    await d.listen();
+    try {
+      await d.engine.start();
+    } catch (err) {
+      await d.closeServer();
+      const e = err as EngineFailure;
+      throw new DaemonStartError(e.code ?? 'internal', e.message);
+    }
+    const styles = await d.library.list();
+    const address = d.server.address() as AddressInfo;
+    d.info = {
+      host: opts.host, port: address.port, token: d.token, tokenFile: opts.tokenFile, tokenCreated,
+      styleLibrary: opts.styleLibrary, styleCount: styles.length,
+    };
+    d.heartbeat = setInterval(() => d.beat(), HEARTBEAT_MS);
+    d.heartbeat.unref();
+    d.state = 'ready';
+    return d;
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const where = `${this.opts.host}:${this.opts.port}`;
+        if (err.code === 'EADDRINUSE') {
+          reject(new DaemonStartError('port_in_use',
+            `Port ${where} is already in use: another Stylize companion may be running (check http://${hostForUrl(this.opts.host)}:${this.opts.port}/health), ` +
+            'or another program has it. Stop that one, or choose another port with --port N (or STYLIZE_PORT); the plugin must then use the same port.'));
+        } else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') {
+          reject(new DaemonStartError('bad_host', `Cannot listen on ${where}: this machine has no such address (${err.code}). Check --host.`));
+        } else if (err.code === 'EACCES') {
+          reject(new DaemonStartError('port_denied', `Not allowed to listen on ${where} (ports below 1024 need privileges). Use --port 7849 or another port above 1023.`));
+        } else {
+          reject(new DaemonStartError('listen', `Cannot listen on ${where}: ${err.message}`));
+        }
+      };
+      this.server.once('error', onError);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err) => this.log.error(`server: ${err.message}`));
+        this.policy.setPort((this.server.address() as AddressInfo).port);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? this.opts.port;
+  }
+
+  // ---- HTTP ----------------------------------------------------------------------------------
+
+  private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const host = this.policy.checkHost(req.headers.host);
+    if (!host.ok) return json(403, { error: 'bad_host', message: host.reason });
+    const origin = req.headers.origin;
+    const o = this.policy.checkOrigin(origin);
+    if (!o.ok) return json(403, { error: 'bad_origin', message: o.reason });
+    // CORS only for allowed origins, so the plugin's iframe ("null") can read /health.
+    const cors: Record<string, string> = origin !== undefined ? { 'access-control-allow-origin': origin, vary: 'Origin' } : {};
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET', 'access-control-max-age': '600' });
+      return void res.end();
+    }
+    if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      return json(this.state === 'ready' ? 200 : 503, this.health(), cors);
+    }
+    json(404, { error: 'not_found', message: `Nothing at ${req.method} ${url.pathname}. This is the Stylize companion: GET /health, or open a WebSocket on /.` }, cors);
+  }
+
+  health(): Record<string, unknown> {
+    const ready = this.state === 'ready' || this.state === 'stopping';
+    return {
+      name: 'stylize-companion',
+      version: companionVersion(),
+      protocol: PROTOCOL_VERSION,
+      status: this.state,
+      backend: ready ? this.engine.backend.name : null,
+      device: ready ? this.engine.backend.device : null,
+      queue: { length: this.queue.total, running: this.queue.running !== undefined },
+      connections: this.sessions.size,
+    };
+  }
+
+  // ---- WebSocket -----------------------------------------------------------------------------
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (status: number, text: string, reason: string) => {
+      this.log.warn(`refused a connection from ${req.socket.remoteAddress}: ${reason}`);
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    const host = this.policy.checkHost(req.headers.host);
+    if (!host.ok) return refuse(403, host.reason, host.reason);
+    const origin = this.policy.checkOrigin(req.headers.origin);
+    if (!origin.ok) return refuse(403, origin.reason, origin.reason);
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== '/' && path !== '/ws') return refuse(404, 'The Stylize companion takes WebSocket connections on / only.', `path ${path}`);
+    if (this.state !== 'ready') return refuse(503, `The Stylize companion is ${this.state}; try again in a moment.`, `state ${this.state}`);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+  }
+
+  private onConnection(ws: WebSocket, req: http.IncomingMessage): void {
+    const s = new Session(this.nextSessionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    if (this.sessions.size >= this.opts.maxConnections) {
+      this.log.warn(`refused ${s.label}: ${this.sessions.size} connections already open (--max-connections ${this.opts.maxConnections})`);
+      s.fatal('too_many_connections', `The companion already has ${this.sessions.size} connections, its limit. Close other plugin windows or try again later.`, CLOSE_CODES.tryAgainLater);
+      return;
+    }
+    const unpaired = [...this.sessions].filter((x) => !x.authed).length;
+    if (unpaired >= MAX_UNPAIRED) {
+      // Unpaired connections are the ones any page (a sandboxed "null" iframe) can open: few at a time.
+      this.log.warn(`refused ${s.label}: ${unpaired} connections are still waiting to pair`);
+      s.fatal('too_many_connections', `${unpaired} connections are waiting to pair; try again in a few seconds.`, CLOSE_CODES.tryAgainLater);
+      return;
+    }
+    if (this.state !== 'ready') {
+      s.fatal('shutting_down', 'The companion is shutting down.', CLOSE_CODES.goingAway);
+      return;
+    }
+    this.sessions.add(s);
+    s.authTimer = setTimeout(() => {
+      if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`, CLOSE_CODES.authFailed);
+    }, this.opts.authTimeoutMs);
+    this.touch(s);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.touch(s);
+      const bytes = toBytes(data);
+      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.internalError(s, err), bytes.length);
+    });
+    ws.on('pong', () => { s.alive = true; });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the socket itself (1009 for an oversized frame); say why in the log.
+      const why = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? `a frame over the ${mb(this.opts.maxFrameBytes)} limit (closed with 1009 frame_too_large)`
+        : err.message;
+      this.log.warn(`${s.label}: ${why}`);
+    });
+    ws.on('close', (code, reason) => this.onClose(s, code, reason.toString()));
+  }
+
+  /** Restarts the idle timer; a connection with jobs is never idle. */
+  private touch(s: Session): void {
+    if (s.idleTimer) clearTimeout(s.idleTimer);
+    if (this.opts.idleTimeoutMs <= 0) return;
+    s.idleTimer = setTimeout(() => {
+      if (s.jobs.size > 0) return this.touch(s);
+      this.log.info(`${s.label}: idle for ${this.opts.idleTimeoutMs / 1000} s, closing`);
+      s.fatal('idle_timeout', `No message for ${this.opts.idleTimeoutMs / 1000} s and no job: closing. Reconnect when needed, or send {"type":"ping"} to stay connected.`, CLOSE_CODES.idle);
+    }, this.opts.idleTimeoutMs);
+    s.idleTimer.unref();
+  }
+
+  private beat(): void {
+    for (const s of this.sessions) {
+      if (!s.alive) {
+        this.log.warn(`${s.label}: no answer to ping, dropping the connection`);
+        s.ws.terminate();
+        continue;
+      }
+      s.alive = false;
+      s.ws.ping();
+    }
+  }
+
+  private async onMessage(s: Session, bytes: Uint8Array, isBinary: boolean): Promise<void> {
+    if (s.closed) return;
+    try {
+      if (!isBinary) {
+        if (bytes.length > MAX_MESSAGE_BYTES) {
+          throw new ProtocolError('message_too_large', `A JSON message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit for control messages; images go in binary frames.`);
+        }
+        const msg = parseClientMessage(new TextDecoder().decode(bytes));
+        if (!s.authed) {
+          if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
+          return await this.hello(s, msg.protocol, msg.token, msg.client);
+        }
+        switch (msg.type) {
+          case 'hello':
+            throw new ProtocolError('bad_message', 'This connection is already paired; send hello only once.');
+          case 'cancel':
+            return this.cancel(s, msg.jobId);
+          case 'status':
+            return await this.status(s);
+          case 'list_styles':
+            return await this.listStyles(s, msg.thumbnails !== false);
+          case 'ping':
+            return s.sendJson({ type: 'pong', ...(msg.t !== undefined && { t: msg.t }) });
+        }
+        return;
+      }
+      if (!s.authed) throw new ProtocolError('auth_required', 'Send hello with the pairing token before anything else.');
+      let frame;
+      try {
+        frame = decodeClientFrame(bytes);
+      } catch (err) {
+        // The ref, if the header got that far, lets the client match the error to its request.
+        const ref = refOf(bytes);
+        throw Object.assign(err as Error, { ref });
+      }
+      if (frame.message.type === 'submit') {
+        const m = frame.message;
+        return await this.serially(() => this.submit(s, m, frame.images), m.ref);
+      }
+      const m = frame.message;
+      return await this.saveStyle(s, m, frame.images[0]);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.refuse(s, err, (err as ProtocolError & { ref?: string }).ref);
+    }
+  }
+
+  /** Answers a bad request. Before pairing, every error ends the connection. */
+  private refuse(s: Session, err: ProtocolError, ref?: string): void {
+    if (!s.authed) {
+      const close = err.code === 'protocol_mismatch' ? CLOSE_CODES.protocolMismatch
+        : ['auth_required', 'bad_token', 'auth_timeout'].includes(err.code) ? CLOSE_CODES.authFailed : CLOSE_CODES.policy;
+      this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): ${err.code}`);
+      return s.fatal(err.code, err.message, close);
+    }
+    s.errors++;
+    if (s.errors > MAX_ERRORS_PER_CONNECTION) {
+      return s.fatal('too_many_errors', `${s.errors} bad requests on this connection; closing it. Last: ${err.message}`, CLOSE_CODES.policy);
+    }
+    s.sendError(err.code, err.message, ref !== undefined ? { ref } : {});
+  }
+
+  private internalError(s: Session, err: unknown): void {
+    this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
+    s.sendError('internal', `The companion hit an internal error (${(err as Error)?.message ?? String(err)}). The request was dropped; the companion keeps running.`);
+  }
+
+  private async hello(s: Session, protocol: number, token: string, client?: string): Promise<void> {
+    if (protocol !== PROTOCOL_VERSION) {
+      throw new ProtocolError('protocol_mismatch',
+        `The plugin speaks protocol ${protocol}, this companion (${companionVersion()}) speaks ${PROTOCOL_VERSION}. ` +
+        (protocol > PROTOCOL_VERSION ? 'Update the companion.' : 'Update the plugin.'));
+    }
+    if (!tokenMatches(this.token, token)) {
+      throw new ProtocolError('bad_token', `The pairing token is wrong. Copy the token the companion printed at start-up (also in ${this.opts.tokenFile}) into the plugin.`);
+    }
+    s.authed = true;
+    if (s.authTimer) clearTimeout(s.authTimer);
+    s.clientName = (client ?? '').replace(/[^\x20-\x7e]/g, '').slice(0, 60);
+    this.log.info(`${s.label} paired (origin ${s.origin ?? 'none'}, ${s.remote})`);
+    // Styles are listed fresh (the folder may have changed); thumbnails come with list_styles.
+    s.sendJson(this.capabilities(await this.library.list()));
+  }
+
+  private effectiveDefaults(): StylizeSettings {
+    return { ...DEFAULT_SETTINGS, size: Math.min(DEFAULT_SETTINGS.size, this.opts.maxSize), previewEvery: this.opts.previewEvery };
+  }
+
+  private capabilities(styles: CapabilitiesMessage['styles']): CapabilitiesMessage {
+    const b = this.engine.backend;
+    return {
+      type: 'capabilities',
+      protocol: PROTOCOL_VERSION,
+      server: { name: 'stylize-companion', version: companionVersion() },
+      backend: { name: b.name, device: b.device, reason: b.reason },
+      limits: {
+        maxPixels: this.opts.maxPixels,
+        maxFrameBytes: this.opts.maxFrameBytes,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        maxQueue: this.opts.maxQueue,
+        maxJobsPerClient: this.opts.maxJobsPerClient,
+        maxStylesPerJob: MAX_STYLES_PER_JOB,
+        previewMaxSide: this.opts.previewMaxSide,
+        idleTimeoutMs: this.opts.idleTimeoutMs,
+      },
+      settings: { defaults: this.effectiveDefaults(), bounds: { ...SETTING_BOUNDS, size: { min: SETTING_BOUNDS.size.min, max: this.opts.maxSize } } },
+      styles,
+    };
+  }
+
+  // ---- Jobs ----------------------------------------------------------------------------------
+
+  /** Submissions are checked one at a time, so the queue keeps arrival order across clients. */
+  private serially<T>(fn: () => Promise<T>, ref: string): Promise<T> {
+    const p = this.intake.then(fn);
+    this.intake = p.catch(() => undefined);
+    return p.catch((err) => {
+      throw Object.assign(err as Error, { ref });
+    });
+  }
+
+  private checkCapacity(s: Session, bytes: number): void {
+    if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down and takes no new jobs.');
+    if (s.jobs.size >= this.opts.maxJobsPerClient) {
+      throw new ProtocolError('too_many_jobs', `You already have ${s.jobs.size} jobs queued or running, the limit per connection. Wait for one to finish or cancel one.`);
+    }
+    if (this.queue.waitingCount >= this.opts.maxQueue) {
+      throw new ProtocolError('queue_full', `The queue is full (${this.queue.waitingCount} jobs waiting). Try again when some have finished.`);
+    }
+    const held = this.queue.waitingJobs().reduce((n, j) => n + j.bytes, 0);
+    if (held + bytes > this.opts.maxQueueBytes) {
+      throw new ProtocolError('queue_full', `The queue holds ${mb(held)} of images, and this job's ${mb(bytes)} would pass the ${mb(this.opts.maxQueueBytes)} limit. Try again when some jobs have finished, or send smaller images.`);
+    }
+  }
+
+  private validateSettings(raw: WireSettings | undefined): { settings: Partial<StylizeSettings>; resolved: StylizeSettings } {
+    const settings: Record<string, unknown> = { ...(raw ?? {}) };
+    if (settings.previewEvery === undefined) settings.previewEvery = this.opts.previewEvery;
+    if (settings.size === undefined) settings.size = this.effectiveDefaults().size;
+    let resolved: StylizeSettings;
+    try {
+      resolved = resolveSettings(settings);
+    } catch (err) {
+      if (err instanceof StylizeError) throw new ProtocolError('bad_setting', err.message);
+      throw err;
+    }
+    if (resolved.size > this.opts.maxSize) {
+      throw new ProtocolError('bad_setting', `size must be between ${SETTING_BOUNDS.size.min} and ${this.opts.maxSize} on this companion (got ${resolved.size}); its owner can raise --max-size.`);
+    }
+    return { settings: settings as Partial<StylizeSettings>, resolved };
+  }
+
+  private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
+    if (s.closed) return;
+    const uploaded = images.reduce((n, b) => n + b.length, 0);
+    this.checkCapacity(s, uploaded);
+    const { settings, resolved } = this.validateSettings(msg.settings);
+    const styles: { image: Uint8Array; weight?: number; label: string }[] = [];
+    let next = 1;
+    for (const [i, st] of msg.styles.entries()) {
+      const label = msg.styles.length > 1 ? `style image ${i + 1}` : 'style image';
+      const image = st.source === 'upload' ? images[next++] : await this.library.read(st.name);
+      styles.push({ image, label: st.source === 'library' ? `library style "${st.name}"` : label, ...(st.weight !== undefined && { weight: st.weight }) });
+    }
+    if (styles.every((st) => st.weight === 0)) throw new ProtocolError('bad_setting', 'All style weights are 0; give at least one style a positive weight.');
+    await probeImage(images[0], this.opts.maxPixels, 'content image');
+    for (const st of styles) await probeImage(st.image, this.opts.maxPixels, st.label);
+    if (s.closed) return;
+    const bytes = images[0].length + styles.reduce((n, st) => n + st.image.length, 0);
+    this.checkCapacity(s, bytes);
+
+    const job: Job = {
+      id: `${++this.jobCounter}-${randomBytes(3).toString('hex')}`,
+      ref: msg.ref,
+      session: s,
+      content: images[0],
+      styles: styles.map(({ image, weight }) => ({ image, ...(weight !== undefined && { weight }) })),
+      settings,
+      iterations: resolved.iterations,
+      bytes,
+      state: 'queued',
+      lastPosition: 0,
+      outbox: Promise.resolve(),
+      acceptedAt: Date.now(),
+    };
+    s.jobs.set(job.id, job);
+    job.lastPosition = this.queue.push(job);
+    s.sendJson({ type: 'accepted', ref: msg.ref, jobId: job.id, position: job.lastPosition });
+    this.log.info(`job ${job.id} from ${s.label}: ${resolved.iterations} iterations at ${resolved.size} px, position ${job.lastPosition}`);
+    this.pump();
+  }
+
+  /** Starts the next job when the engine is free. */
+  private pump(): void {
+    if (this.state !== 'ready' || this.queue.running) return;
+    const job = this.queue.next();
+    if (!job) return;
+    job.state = 'running';
+    job.lastPosition = 0;
+    this.announceQueue();
+    job.session.sendJson({ type: 'started', jobId: job.id, iterations: job.iterations });
+    this.engine
+      .run({ jobId: job.id, content: job.content, styles: job.styles, settings: job.settings }, (p) => this.onProgress(job, p))
+      .then((r) => this.onDone(job, r), (e) => this.onFailed(job, e))
+      .catch((err) => this.log.error(`job ${job.id}: ${(err as Error).stack ?? err}`))
+      .finally(() => {
+        this.queue.finishRunning();
+        job.session.jobs.delete(job.id);
+        this.jobSettled?.();
+        this.announceQueue();
+        this.pump();
+      });
+  }
+
+  private send(job: Job, fn: () => Promise<void> | void): void {
+    job.outbox = job.outbox.then(fn).catch((err) => this.log.error(`job ${job.id}: sending failed: ${(err as Error).message}`));
+  }
+
+  private onProgress(job: Job, p: EngineProgress): void {
+    const s = job.session;
+    if (s.closed) return;
+    this.send(job, async () => {
+      s.sendJson({
+        type: 'progress', jobId: job.id, iteration: p.iteration, iterations: p.iterations,
+        losses: p.terms, elapsedMs: Math.round(p.elapsedMs), etaMs: Math.round(p.etaMs),
+      });
+      // The final image follows as `result`; a slow client skips previews rather than queueing them.
+      if (!p.preview || p.iteration === p.iterations || s.ws.bufferedAmount > PREVIEW_BACKPRESSURE_BYTES) return;
+      const img = await rgbaToPng(p.preview.data, p.preview.width, p.preview.height, this.opts.previewMaxSide);
+      s.sendBinary(encodeFrame({ type: 'preview', jobId: job.id, iteration: p.iteration, mime: 'image/png', width: img.width, height: img.height }, img.png));
+    });
+  }
+
+  private onDone(job: Job, r: EngineResult): void {
+    const s = job.session;
+    this.log.info(`job ${job.id} done: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
+    this.send(job, () => {
+      s.sendBinary(encodeFrame({ type: 'result', jobId: job.id, mime: 'image/png', width: r.width, height: r.height }, r.png));
+      s.sendJson({
+        type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
+        iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
+      });
+    });
+  }
+
+  private onFailed(job: Job, err: unknown): void {
+    const s = job.session;
+    const e = err instanceof EngineFailure ? err : new EngineFailure('internal', (err as Error)?.message ?? String(err));
+    if (e.code === 'cancelled') {
+      const reason = job.cancelReason ?? 'client';
+      this.log.info(`job ${job.id} cancelled (${reason})`);
+      if (reason !== 'disconnect') this.send(job, () => s.sendJson({ type: 'cancelled', jobId: job.id, reason }));
+      return;
+    }
+    const code: ErrorCode = isErrorCode(e.code) ? e.code : 'internal';
+    this.log.warn(`job ${job.id} failed: ${code}: ${e.message}`);
+    this.send(job, () => s.sendError(code, e.message, { jobId: job.id, ref: job.ref }));
+  }
+
+  /** Tells every client whose waiting jobs moved where they are now. */
+  private announceQueue(): void {
+    const moved = new Map<Session, JobPosition[]>();
+    for (const job of this.queue.waitingJobs()) {
+      const position = this.queue.position(job);
+      if (position !== job.lastPosition) moved.set(job.session, []);
+      job.lastPosition = position;
+    }
+    for (const s of moved.keys()) s.sendJson({ type: 'queue', length: this.queue.total, jobs: this.positions(s) });
+  }
+
+  private positions(s: Session): JobPosition[] {
+    return [...s.jobs.values()].map((j) => ({ jobId: j.id, position: this.queue.position(j) })).sort((a, b) => a.position - b.position);
+  }
+
+  private cancel(s: Session, jobId: string): void {
+    const job = s.jobs.get(jobId);
+    if (!job) {
+      throw new ProtocolError('unknown_job', `You have no job ${JSON.stringify(jobId)} queued or running (it may have finished already).`);
+    }
+    if (job.state === 'queued') {
+      this.queue.remove(job.id);
+      s.jobs.delete(job.id);
+      this.log.info(`job ${job.id} cancelled while waiting`);
+      this.send(job, () => s.sendJson({ type: 'cancelled', jobId: job.id, reason: 'client' }));
+      this.announceQueue();
+      return;
+    }
+    job.cancelReason ??= 'client';
+    this.engine.cancel(job.id);
+  }
+
+  private async status(s: Session): Promise<void> {
+    const memory = await this.engine.currentMemory();
+    const pm = process.memoryUsage();
+    s.sendJson({
+      type: 'status',
+      length: this.queue.total,
+      running: this.queue.running !== undefined,
+      jobs: this.positions(s),
+      connections: this.sessions.size,
+      engine: { memory, baseline: this.engine.baseline, jobsDone: this.engine.jobsDone, restarts: this.engine.restarts },
+      process: { rss: pm.rss, heapUsed: pm.heapUsed },
+    });
+  }
+
+  private async listStyles(s: Session, thumbnails: boolean): Promise<void> {
+    const styles = await this.library.list();
+    s.sendJson({ type: 'styles', styles });
+    if (!thumbnails) return;
+    for (const st of styles) {
+      if (s.closed) return;
+      try {
+        const t = await this.library.thumbnail(st.name);
+        s.sendBinary(encodeFrame({ type: 'thumbnail', name: st.name, mime: 'image/png', width: t.width, height: t.height }, t.png));
+      } catch (err) {
+        this.log.warn(`thumbnail of style "${st.name}": ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async saveStyle(s: Session, msg: SaveStyleMessage, image: Uint8Array): Promise<void> {
+    try {
+      const info = await probeImage(image, this.opts.maxPixels, 'style image');
+      const style = await this.library.save(msg.name, image, info.format, msg.overwrite ?? false);
+      this.log.info(`${s.label} saved style "${style.name}" (${style.width} x ${style.height})`);
+      s.sendJson({ type: 'style_saved', ref: msg.ref, style });
+    } catch (err) {
+      throw Object.assign(err as Error, { ref: msg.ref });
+    }
+  }
+
+  private onClose(s: Session, code: number, reason: string): void {
+    s.closed = true;
+    s.clearTimers();
+    if (!this.sessions.delete(s)) return;
+    let dropped = 0;
+    for (const job of s.jobs.values()) {
+      if (job.state === 'queued') {
+        this.queue.remove(job.id);
+        s.jobs.delete(job.id);
+        dropped++;
+      } else {
+        job.cancelReason ??= 'disconnect';
+        this.engine.cancel(job.id);
+      }
+    }
+    if (s.authed || code !== 1000) {
+      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${s.jobs.size ? ', running job cancelled' : ''}`);
+    }
+    if (dropped) this.announceQueue();
+  }
+
+  // ---- Shutdown ------------------------------------------------------------------------------
+
+  /** Cancels the running job, tells every client, closes every socket, releases the port. */
+  stop(reason = 'shutting down'): Promise<void> {
+    this.stopping ??= this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    this.state = 'stopping';
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    // Waiting jobs never start; the running one is cancelled and waited for (bounded).
+    for (const job of [...this.queue.waitingJobs()]) {
+      this.queue.remove(job.id);
+      job.session.jobs.delete(job.id);
+      this.send(job, () => job.session.sendJson({ type: 'cancelled', jobId: job.id, reason: 'shutdown' }));
+    }
+    const running = this.queue.running;
+    if (running) {
+      running.cancelReason ??= 'shutdown';
+      const settled = new Promise<void>((res) => { this.jobSettled = res; });
+      this.engine.cancel(running.id);
+      await Promise.race([settled, delay(10_000)]);
+      await Promise.race([running.outbox, delay(2000)]);
+    }
+    await this.engine.close(2000);
+    for (const s of this.sessions) {
+      s.sendJson({ type: 'shutdown', message: `The companion is ${reason}.` });
+      s.ws.close(CLOSE_CODES.goingAway, 'shutting_down');
+    }
+    const deadline = Date.now() + 2000;
+    while (this.sessions.size > 0 && Date.now() < deadline) await delay(20);
+    for (const s of this.sessions) s.ws.terminate();
+    await this.closeServer();
+    this.state = 'stopped';
+  }
+
+  private closeServer(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wss.close();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Best-effort `ref` from a binary frame whose header may be broken. */
+function refOf(bytes: Uint8Array): string | undefined {
+  try {
+    const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, false);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + Math.min(n, 16384)))) as { ref?: unknown };
+    return typeof header.ref === 'string' && header.ref.length <= 64 ? header.ref : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function mb(bytes: number): string {
+  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${(bytes / 1024).toFixed(0)} KB`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms));
+}
+
+export function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,111 @@
+/**
+ * The engine's thread. The engine computes synchronously for up to seconds per iteration; here that
+ * blocks only this thread, so the daemon keeps answering sockets. One job at a time.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import sharp from 'sharp';
+import { Engine } from '../engine/engine.ts';
+import { StylizeError } from '../engine/errors.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.ts';
+
+const port = parentPort;
+if (!port) throw new Error('engine-worker.ts runs as a worker thread of the daemon, not on its own.');
+
+const init = workerData as WorkerInit;
+let engine: Engine | undefined;
+let current: { jobId: string; controller: AbortController } | undefined;
+
+function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(msg, transfer);
+}
+
+function errorCode(err: unknown): { code: string; message: string } {
+  if (err instanceof StylizeError) return { code: err.code, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  // wasm/tfjs report allocation failures in several wordings.
+  if (/out of memory|allocation failed|Cannot allocate|memory access out of bounds/i.test(message)) {
+    return { code: 'out_of_memory', message: `The engine ran out of memory (${message.split('\n')[0]}). Try a smaller size.` };
+  }
+  return { code: 'internal', message: `The engine failed: ${message.split('\n')[0]}` };
+}
+
+/** A standalone copy whose buffer can be transferred (engine buffers may be views into bigger ones). */
+function own(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+}
+
+async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+  const controller = new AbortController();
+  current = { jobId: msg.jobId, controller };
+  try {
+    const result = await engine!.stylize(
+      { content: msg.content, styles: msg.styles, settings: msg.settings },
+      {
+        signal: controller.signal,
+        onProgress: (e) => {
+          const preview = e.preview ? { width: e.preview.width, height: e.preview.height, data: own(e.preview.data) } : undefined;
+          post(
+            { type: 'progress', jobId: msg.jobId, iteration: e.iteration, iterations: e.iterations, terms: e.terms, elapsedMs: e.elapsedMs, etaMs: e.etaMs, preview },
+            preview ? [preview.data.buffer as ArrayBuffer] : [],
+          );
+        },
+      },
+    );
+    const png = own(result.png);
+    const last = result.losses[result.losses.length - 1];
+    post({
+      type: 'done',
+      jobId: msg.jobId,
+      png,
+      width: result.image.width,
+      height: result.image.height,
+      iterations: result.losses.length,
+      losses: last ? { content: last.content, style: last.style, tv: last.tv, total: last.total } : { content: 0, style: 0, tv: 0, total: 0 },
+      backend: result.backend,
+      elapsedMs: result.elapsedMs,
+      memory: engine!.memory(),
+    }, [png.buffer as ArrayBuffer]);
+  } catch (err) {
+    const { code, message } = controller.signal.aborted ? { code: 'cancelled', message: 'The job was cancelled.' } : errorCode(err);
+    post({ type: 'failed', jobId: msg.jobId, code, message, memory: engine!.memory() });
+  } finally {
+    current = undefined;
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'run':
+      void run(msg);
+      break;
+    case 'cancel':
+      if (current?.jobId === msg.jobId) current.controller.abort();
+      break;
+    case 'memory':
+      if (engine) post({ type: 'memory', memory: engine.memory() });
+      break;
+    case 'close':
+      current?.controller.abort();
+      engine?.dispose();
+      post({ type: 'closed' });
+      port.close();
+      break;
+  }
+});
+
+try {
+  const t0 = performance.now();
+  engine = await Engine.create({ backend: init.backend, weightsDir: init.weightsDir, maxInputPixels: init.maxPixels });
+  const t1 = performance.now();
+  if (init.warmup) {
+    await engine.warmUp();
+    // One real 1-iteration job: the first gradient pass costs seconds once per process; pay it
+    // here rather than in the user's first job. sharp makes the tiny inputs.
+    const tiny = await sharp({ create: { width: 24, height: 24, channels: 3, background: { r: 120, g: 90, b: 60 } } }).png().toBuffer();
+    await engine.stylize({ content: tiny, styles: [{ image: tiny }], settings: { size: 24, iterations: 1, previewEvery: 0 } });
+  }
+  post({ type: 'ready', backend: engine.backend, memory: engine.memory(), createMs: t1 - t0, warmupMs: performance.now() - t1 });
+} catch (err) {
+  const { code, message } = errorCode(err);
+  post({ type: 'init_error', code, message });
+}

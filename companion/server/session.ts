@@ -1,0 +1,101 @@
+/** One client connection: its socket, pairing state, jobs, timers and ordered message handling. */
+import type { WebSocket } from 'ws';
+import { CLOSE_CODES, type ErrorCode } from '../../protocol/errors.ts';
+import type { ErrorMessage, ServerTextMessage } from '../../protocol/messages.ts';
+import type { StylizeSettings } from '../engine/types.ts';
+
+export interface Job {
+  id: string;
+  ref: string;
+  session: Session;
+  content: Uint8Array;
+  styles: { image: Uint8Array; weight?: number }[];
+  settings: Partial<StylizeSettings>;
+  iterations: number;
+  /** Input bytes held while waiting (counts toward the queue's byte limit). */
+  bytes: number;
+  state: 'queued' | 'running';
+  /** Last position told to the client, so `queue` updates go out only on change. */
+  lastPosition: number;
+  /** Why a running job was cancelled, once it was. */
+  cancelReason?: 'client' | 'shutdown' | 'disconnect';
+  /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
+  outbox: Promise<void>;
+  acceptedAt: number;
+}
+
+/** Messages (or bytes) waiting per connection before its socket is paused (backpressure). */
+const MAX_PENDING = 8;
+const MAX_PENDING_BYTES = 1024 * 1024;
+
+export class Session {
+  authed = false;
+  clientName = '';
+  readonly jobs = new Map<string, Job>();
+  errors = 0;
+  closed = false;
+  alive = true;
+  authTimer?: NodeJS.Timeout;
+  idleTimer?: NodeJS.Timeout;
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private pendingBytes = 0;
+  private paused = false;
+
+  constructor(
+    readonly id: number,
+    readonly ws: WebSocket,
+    readonly origin: string | undefined,
+    readonly remote: string,
+  ) {}
+
+  get label(): string {
+    return `client #${this.id}${this.clientName ? ` (${this.clientName})` : ''}`;
+  }
+
+  sendJson(msg: ServerTextMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  sendBinary(frame: Uint8Array): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true });
+  }
+
+  sendError(code: ErrorCode, message: string, extra: Partial<Pick<ErrorMessage, 'ref' | 'jobId'>> = {}): void {
+    this.sendJson({ type: 'error', code, message, ...extra });
+  }
+
+  /** Sends the error, then closes the connection (the close reason repeats the code). */
+  fatal(code: ErrorCode, message: string, closeCode: number = CLOSE_CODES.policy): void {
+    if (this.closed) return;
+    this.sendJson({ type: 'error', code, message, fatal: true });
+    this.ws.close(closeCode, code);
+  }
+
+  /**
+   * Runs handlers one after another in arrival order. When too many are waiting, the socket is
+   * paused, so a flooding client is slowed down instead of growing the daemon's memory.
+   */
+  enqueue(handler: () => Promise<void>, onError: (err: unknown) => void, bytes = 0): void {
+    this.pending++;
+    this.pendingBytes += bytes;
+    // A big upload waiting for its turn also pauses the socket: at most one more frame is buffered.
+    if ((this.pending >= MAX_PENDING || this.pendingBytes >= MAX_PENDING_BYTES) && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+    }
+    this.chain = this.chain.then(handler).catch(onError).finally(() => {
+      this.pending--;
+      this.pendingBytes -= bytes;
+      if (this.paused && this.pending < MAX_PENDING / 2 && this.pendingBytes < MAX_PENDING_BYTES) {
+        this.paused = false;
+        if (!this.closed) this.ws.resume();
+      }
+    });
+  }
+
+  clearTimers(): void {
+    if (this.authTimer) clearTimeout(this.authTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+  }
+}

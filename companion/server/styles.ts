@@ -1,0 +1,167 @@
+/**
+ * The style library: a folder of images on the companion's machine. Each image's name is its file
+ * name without extension. Listing is cached by (size, mtime) so thumbnails are made once.
+ */
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ProtocolError } from '../../protocol/errors.ts';
+import { STYLE_NAME_PATTERN, type StyleInfo } from '../../protocol/messages.ts';
+import { probeImage, thumbnailPng } from './images.ts';
+
+const EXTENSIONS: Record<string, string> = {
+  '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.gif': 'gif', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif',
+};
+const EXTENSION_FOR: Record<string, string> = { png: '.png', jpeg: '.jpg', webp: '.webp', gif: '.gif', tiff: '.tiff', avif: '.avif', heif: '.avif' };
+/** Listing stops here: a library is a hand-picked set, not a photo archive. */
+const MAX_ENTRIES = 1000;
+
+interface Entry {
+  info: StyleInfo;
+  file: string;
+  size: number;
+  mtimeMs: number;
+  thumbnail?: { png: Uint8Array; width: number; height: number };
+}
+
+export interface StyleLibraryOptions {
+  maxPixels: number;
+  /** Files bigger than this are skipped (and refused on save). */
+  maxFileBytes: number;
+  thumbnailSide: number;
+  log?: (line: string) => void;
+}
+
+export class StyleLibrary {
+  private cache = new Map<string, Entry>();
+  /** Names skipped at the last scan, with why (logged once each). */
+  private warned = new Set<string>();
+  private available = true;
+  private unavailableReason = '';
+
+  constructor(readonly dir: string, private readonly opts: StyleLibraryOptions) {}
+
+  /** Creates the folder if needed. A failure leaves the daemon running without a library. */
+  async init(): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true });
+      this.available = true;
+    } catch (err) {
+      this.available = false;
+      this.unavailableReason = `cannot create ${this.dir} (${(err as Error).message})`;
+      this.opts.log?.(`style library unavailable: ${this.unavailableReason}. Use --style-library DIR.`);
+    }
+  }
+
+  private unavailable(): never {
+    throw new ProtocolError('style_library_unavailable', `The style library is unavailable: ${this.unavailableReason}. Start the companion with --style-library DIR.`);
+  }
+
+  /** Scans the folder; entries whose file did not change keep their cached info and thumbnail. */
+  async list(): Promise<StyleInfo[]> {
+    if (!this.available) return [];
+    let names: string[];
+    try {
+      names = (await readdir(this.dir)).sort();
+    } catch (err) {
+      this.opts.log?.(`cannot list the style library ${this.dir}: ${(err as Error).message}`);
+      return [];
+    }
+    const next = new Map<string, Entry>();
+    for (const fileName of names) {
+      if (next.size >= MAX_ENTRIES) break;
+      const ext = path.extname(fileName).toLowerCase();
+      if (!(ext in EXTENSIONS) || fileName.startsWith('.')) continue;
+      const name = fileName.slice(0, -ext.length);
+      const key = name.toLowerCase();
+      if (!STYLE_NAME_PATTERN.test(name) || next.has(key)) {
+        this.warnOnce(fileName, next.has(key) ? 'another file has the same name' : 'its name has characters a style name cannot have');
+        continue;
+      }
+      const file = path.join(this.dir, fileName);
+      try {
+        const st = await stat(file);
+        if (!st.isFile()) continue;
+        if (st.size > this.opts.maxFileBytes) {
+          this.warnOnce(fileName, `it is ${(st.size / 1048576).toFixed(1)} MB, over the ${(this.opts.maxFileBytes / 1048576).toFixed(0)} MB limit`);
+          continue;
+        }
+        const old = this.cache.get(key);
+        if (old && old.file === file && old.size === st.size && old.mtimeMs === st.mtimeMs) {
+          next.set(key, old);
+          continue;
+        }
+        const info = await probeImage(await readFile(file), this.opts.maxPixels, `style "${name}"`);
+        next.set(key, { file, size: st.size, mtimeMs: st.mtimeMs, info: { name, width: info.width, height: info.height, format: info.format, bytes: st.size } });
+      } catch (err) {
+        this.warnOnce(fileName, (err as Error).message);
+      }
+    }
+    this.cache = next;
+    return [...next.values()].map((e) => e.info);
+  }
+
+  private warnOnce(fileName: string, why: string): void {
+    if (this.warned.has(fileName)) return;
+    this.warned.add(fileName);
+    this.opts.log?.(`style library: skipping ${fileName}: ${why}`);
+  }
+
+  private async entry(name: string): Promise<Entry> {
+    if (!this.available) this.unavailable();
+    let e = this.cache.get(name.toLowerCase());
+    if (!e) {
+      await this.list();
+      e = this.cache.get(name.toLowerCase());
+    }
+    if (!e) {
+      const known = [...this.cache.values()].map((x) => x.info.name);
+      throw new ProtocolError('unknown_style', `There is no style named ${JSON.stringify(name)} in the library${known.length ? ` (it has: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''})` : ' (it is empty)'}.`);
+    }
+    return e;
+  }
+
+  /** The image bytes of a library style. */
+  async read(name: string): Promise<Uint8Array> {
+    const e = await this.entry(name);
+    try {
+      return new Uint8Array(await readFile(e.file));
+    } catch (err) {
+      this.cache.delete(name.toLowerCase());
+      throw new ProtocolError('unknown_style', `The style ${JSON.stringify(name)} could not be read (${(err as Error).message}); it may have just been removed.`);
+    }
+  }
+
+  async thumbnail(name: string): Promise<{ png: Uint8Array; width: number; height: number }> {
+    const e = await this.entry(name);
+    if (!e.thumbnail) e.thumbnail = await thumbnailPng(await readFile(e.file), this.opts.thumbnailSide, this.opts.maxPixels);
+    return e.thumbnail;
+  }
+
+  /** Stores `bytes` (already checked to be an image) as `name`; written to a temp file, then renamed. */
+  async save(name: string, bytes: Uint8Array, format: string, overwrite: boolean): Promise<StyleInfo> {
+    if (!this.available) this.unavailable();
+    if (!STYLE_NAME_PATTERN.test(name)) throw new ProtocolError('bad_style_name', `${JSON.stringify(name)} cannot be a style name: use letters, digits, spaces, "_", "." or "-".`);
+    if (bytes.length > this.opts.maxFileBytes) throw new ProtocolError('image_too_large', `The style image is ${(bytes.length / 1048576).toFixed(1)} MB; the library takes files up to ${(this.opts.maxFileBytes / 1048576).toFixed(0)} MB.`);
+    await this.list();
+    const existing = this.cache.get(name.toLowerCase());
+    if (existing && !overwrite) {
+      throw new ProtocolError('style_exists', `The library already has a style named ${JSON.stringify(existing.info.name)}; choose another name or send overwrite: true.`);
+    }
+    const ext = EXTENSION_FOR[format];
+    if (!ext) throw new ProtocolError('bad_image', `Images in ${format} format cannot be saved to the library.`);
+    const file = path.join(this.dir, name + ext);
+    const tmp = path.join(this.dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
+    try {
+      await writeFile(tmp, bytes, { flag: 'wx' });
+      await rename(tmp, file);
+      if (existing && existing.file !== file) await unlink(existing.file).catch(() => undefined);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw new ProtocolError('style_library_unavailable', `Could not save the style to ${this.dir}: ${(err as Error).message}.`);
+    }
+    await this.list();
+    const saved = this.cache.get(name.toLowerCase());
+    if (!saved) throw new ProtocolError('internal', `The style ${JSON.stringify(name)} was written but cannot be listed again.`);
+    return saved.info;
+  }
+}

@@ -1,0 +1,4 @@
+/** The Stylize companion protocol (version 1), shared by the plugin and the companion. */
+export * from './errors.ts';
+export * from './messages.ts';
+export * from './frames.ts';

@@ -1,0 +1,265 @@
+/**
+ * The companion end to end: a real daemon process (real engine, real weights), real WebSocket clients,
+ * small images so the suite stays quick on a small CPU.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { statSync } from 'node:fs';
+import sharp from 'sharp';
+import { encodeSaveStyle, type SubmitStyle } from '../protocol/frames.ts';
+import type { ServerTextMessage } from '../protocol/messages.ts';
+import { ROOT, startDaemon, status, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
+
+type Msg<T extends ServerTextMessage['type']> = Extract<ServerTextMessage, { type: T }>;
+
+let d: DaemonHandle;
+let content: Uint8Array;
+let style: Uint8Array;
+
+before(async () => {
+  d = await startDaemon();
+  content = await testImage('content', 'tubingen.jpg', 64); // 64 x 48
+  style = await testImage('style', 'starry_night.jpg', 64);
+});
+
+after(async () => {
+  await d?.stop('SIGKILL');
+});
+
+async function submit(c: TestClient, ref: string, settings: Record<string, unknown>, styles?: SubmitStyle[]): Promise<Msg<'accepted'>> {
+  c.submit(ref, content, styles ?? [{ source: 'upload', image: style }], settings);
+  const m = await c.next((x) => (x.type === 'accepted' || x.type === 'error') && 'ref' in x && x.ref === ref);
+  assert.equal(m.type, 'accepted', `submit ${ref} was refused: ${JSON.stringify(m)}`);
+  return m as Msg<'accepted'>;
+}
+
+/** Between jobs the engine holds exactly what it held after start-up. */
+async function assertEngineAtBaseline(c: TestClient): Promise<void> {
+  const s = await status(c);
+  assert.equal(s.running, false);
+  assert.equal(s.engine.memory.tensors, s.engine.baseline.tensors, 'tensor count back to its baseline');
+  assert.equal(s.engine.memory.bytes, s.engine.baseline.bytes);
+}
+
+test('GET /health answers JSON on the same port; foreign origins and hosts are refused', async () => {
+  const res = await fetch(`${d.httpUrl}/health`);
+  assert.equal(res.status, 200);
+  const h = await res.json() as Record<string, unknown>;
+  assert.equal(h.name, 'stylize-companion');
+  assert.equal(h.protocol, 1);
+  assert.match(String(h.version), /^\d+\.\d+\.\d+/);
+  assert.equal(typeof h.backend, 'string');
+  assert.equal(typeof h.device, 'string');
+  assert.deepEqual(h.queue, { length: 0, running: false });
+  const figma = await fetch(`${d.httpUrl}/health`, { headers: { origin: 'null' } });
+  assert.equal(figma.headers.get('access-control-allow-origin'), 'null', 'the plugin iframe may read it');
+  const evil = await fetch(`${d.httpUrl}/health`, { headers: { origin: 'https://evil.example' } });
+  assert.equal(evil.status, 403);
+  assert.equal(evil.headers.get('access-control-allow-origin'), null);
+  const rebinding = await new Promise<number>((resolve, reject) => {
+    const s = net.connect(d.port, '127.0.0.1', () => s.write(`GET /health HTTP/1.1\r\nHost: evil.example:${d.port}\r\nConnection: close\r\n\r\n`));
+    let text = '';
+    s.on('data', (b) => { text += b; });
+    s.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])));
+    s.on('error', reject);
+  });
+  assert.equal(rebinding, 403, 'a DNS-rebinding Host header is refused');
+  assert.equal((await fetch(`${d.httpUrl}/nope`)).status, 404);
+});
+
+test('the pairing token was generated on first start into a 0600 file and printed', () => {
+  assert.equal(statSync(d.tokenFile).mode & 0o777, 0o600);
+  assert.match(d.token, /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
+  assert.ok(d.output().includes(d.token), 'the start-up block shows the token');
+  assert.match(d.output(), /Backend\s+\S+ on /);
+});
+
+test('a whole job: accepted, ordered progress, previews, a result PNG of the right size, done', async () => {
+  const c = await TestClient.connect(d.url, d.token);
+  try {
+    const caps = c.jsonMessages().find((m) => m.type === 'capabilities') as Msg<'capabilities'>;
+    assert.equal(caps.protocol, 1);
+    assert.ok(caps.backend.name && caps.backend.device);
+    assert.ok(caps.limits.maxPixels > 0 && caps.limits.maxFrameBytes > 0);
+    assert.ok(Array.isArray(caps.styles));
+    assert.equal(caps.settings.bounds.iterations.min, 1);
+
+    const acc = await submit(c, 'job-1', { size: 48, iterations: 6, previewEvery: 2 });
+    assert.equal(acc.position, 0);
+    const done = await c.finished(acc.jobId) as Msg<'done'>;
+    assert.equal(done.type, 'done', JSON.stringify(done));
+
+    const events = c.jobEvents(acc.jobId);
+    const kinds = events.map((e) => (e.kind === 'json' ? e.msg.type : `[${e.msg.type}]`));
+    assert.deepEqual(kinds.slice(0, 2), ['accepted', 'started']);
+    assert.deepEqual(kinds.slice(-2), ['[result]', 'done'], 'the result frame, then done, last');
+    const progress = events.flatMap((e) => (e.kind === 'json' && e.msg.type === 'progress' ? [e.msg] : []));
+    assert.deepEqual(progress.map((p) => p.iteration), [1, 2, 3, 4, 5, 6], 'every iteration, in order');
+    for (const p of progress) {
+      assert.equal(p.iterations, 6);
+      assert.ok(Number.isFinite(p.losses.total) && p.losses.total > 0);
+      assert.ok(p.etaMs >= 0 && p.elapsedMs >= 0);
+    }
+    assert.equal(progress[5].etaMs, 0);
+    const previews = events.filter((e) => e.kind === 'binary' && e.msg.type === 'preview');
+    assert.ok(previews.length >= 1, 'at least one preview');
+    for (const p of previews) {
+      assert.ok(p.kind === 'binary' && p.msg.type === 'preview');
+      const meta = await sharp(p.payload).metadata();
+      assert.equal(meta.format, 'png');
+      assert.deepEqual([meta.width, meta.height], [p.msg.width, p.msg.height]);
+      assert.equal(p.msg.iteration % 2, 0);
+    }
+    const result = events.find((e) => e.kind === 'binary' && e.msg.type === 'result');
+    assert.ok(result && result.kind === 'binary');
+    const meta = await sharp(result.payload).metadata();
+    assert.equal(meta.format, 'png');
+    assert.deepEqual([meta.width, meta.height], [48, 36], '64 x 48 content at size 48');
+    assert.deepEqual([done.width, done.height, done.bytes, done.iterations], [48, 36, result.payload.length, 6]);
+    assert.ok(done.losses.total < progress[0].losses.total, 'the loss went down');
+    await assertEngineAtBaseline(c);
+  } finally {
+    c.close();
+  }
+});
+
+test('two clients, three jobs: served in arrival order with correct queue positions', async () => {
+  const a = await TestClient.connect(d.url, d.token);
+  const b = await TestClient.connect(d.url, d.token);
+  try {
+    const j1 = await submit(a, 'a1', { size: 32, iterations: 6 });
+    const j2 = await submit(b, 'b1', { size: 32, iterations: 3 });
+    const j3 = await submit(a, 'a2', { size: 32, iterations: 3 });
+    assert.deepEqual([j1.position, j2.position, j3.position], [0, 1, 2]);
+    const s = await status(a);
+    assert.deepEqual(s.jobs.map((j) => [j.jobId, j.position]), [[j1.jobId, 0], [j3.jobId, 2]], 'status lists my jobs with positions');
+    assert.equal(s.length, 3);
+
+    for (const [c, j] of [[a, j1], [b, j2], [a, j3]] as const) assert.equal((await c.finished(j.jobId)).type, 'done');
+    const at = (c: TestClient, jobId: string, type: string) => c.received.find((r) => r.kind === 'json' && r.msg.type === type && 'jobId' in r.msg && r.msg.jobId === jobId)!.at;
+    assert.ok(at(a, j1.jobId, 'done') <= at(b, j2.jobId, 'started'), 'job 2 starts after job 1 is done');
+    assert.ok(at(b, j2.jobId, 'done') <= at(a, j3.jobId, 'started'), 'job 3 starts after job 2 is done');
+    // Positions move as the jobs ahead finish.
+    const queueA = a.jsonMessages().filter((m): m is Msg<'queue'> => m.type === 'queue').map((m) => m.jobs.find((j) => j.jobId === j3.jobId)?.position);
+    const queueB = b.jsonMessages().filter((m): m is Msg<'queue'> => m.type === 'queue').map((m) => m.jobs.find((j) => j.jobId === j2.jobId)?.position);
+    assert.deepEqual(queueB, [0], 'job 2 moved to the front when job 1 finished');
+    assert.deepEqual(queueA, [1, 0], 'job 3 moved up twice');
+    await assertEngineAtBaseline(a);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('cancel: a running job stops within an iteration, a waiting one at once', async () => {
+  const c = await TestClient.connect(d.url, d.token);
+  try {
+    const run = await submit(c, 'long', { size: 48, iterations: 500, previewEvery: 0 });
+    const wait = await submit(c, 'queued', { size: 32, iterations: 2 });
+    assert.equal(wait.position, 1);
+    await c.next((m) => m.type === 'progress' && m.jobId === run.jobId && m.iteration >= 2);
+    c.send({ type: 'cancel', jobId: wait.jobId });
+    const w = await c.finished(wait.jobId);
+    assert.deepEqual(w, { type: 'cancelled', jobId: wait.jobId, reason: 'client' });
+    const sentAt = c.received.length;
+    c.send({ type: 'cancel', jobId: run.jobId });
+    const r = await c.finished(run.jobId, 30_000);
+    assert.deepEqual(r, { type: 'cancelled', jobId: run.jobId, reason: 'client' });
+    const after = c.received.slice(sentAt).filter((x) => x.kind === 'json' && x.msg.type === 'progress').length;
+    assert.ok(after <= 2, `${after} progress messages after cancel: it must stop within one iteration`);
+    const last = c.jsonMessages().filter((m): m is Msg<'progress'> => m.type === 'progress' && m.jobId === run.jobId).pop()!;
+    assert.ok(last.iteration < 500);
+    c.send({ type: 'cancel', jobId: run.jobId });
+    assert.equal((await c.error()).code, 'unknown_job', 'a finished job cannot be cancelled again');
+    await assertEngineAtBaseline(c);
+  } finally {
+    c.close();
+  }
+});
+
+test('disconnect mid-run: the running job is cancelled, the waiting one dropped, others go on', async () => {
+  const gone = await TestClient.connect(d.url, d.token);
+  const stays = await TestClient.connect(d.url, d.token);
+  try {
+    const run = await submit(gone, 'g1', { size: 48, iterations: 500, previewEvery: 0 });
+    await submit(gone, 'g2', { size: 32, iterations: 50 });
+    const mine = await submit(stays, 's1', { size: 32, iterations: 2 });
+    assert.equal(mine.position, 2);
+    await gone.next((m) => m.type === 'progress' && m.jobId === run.jobId && m.iteration >= 2);
+    gone.ws.terminate(); // abrupt, like a closed plugin window
+    assert.equal((await stays.finished(mine.jobId, 60_000)).type, 'done');
+    const moves = stays.jsonMessages().filter((m): m is Msg<'queue'> => m.type === 'queue').map((m) => m.jobs.map((j) => j.position));
+    assert.deepEqual(moves, [[1], [0]], 'up one when the waiting job was dropped, then to the front when the running one stopped');
+    const s = await status(stays);
+    assert.equal(s.length, 0);
+    assert.equal(s.connections, 1);
+    await assertEngineAtBaseline(stays);
+    assert.match(d.output(), /disconnected \(1006\), 1 waiting job\(s\) dropped, running job cancelled/);
+    assert.match(d.output(), new RegExp(`job ${run.jobId} cancelled \\(disconnect\\)`));
+  } finally {
+    stays.close();
+  }
+});
+
+test('style library: save by name, list with thumbnails, run a job with a library style', async () => {
+  const c = await TestClient.connect(d.url, d.token);
+  try {
+    const big = await testImage('style', 'the_scream.jpg', 200);
+    c.sendBinary(encodeSaveStyle({ ref: 'save-1', name: 'The Scream' }, big));
+    const saved = await c.next<Msg<'style_saved'>>((m) => m.type === 'style_saved');
+    assert.equal(saved.ref, 'save-1');
+    assert.equal(saved.style.name, 'The Scream');
+    assert.equal(statSync(`${d.styleLibrary}/The Scream.png`).size, big.length, 'stored as sent');
+
+    c.sendBinary(encodeSaveStyle({ ref: 'save-2', name: 'the scream' }, big));
+    const exists = await c.error('save-2');
+    assert.equal(exists.code, 'style_exists');
+    c.sendBinary(encodeSaveStyle({ ref: 'save-3', name: 'junk' }, new TextEncoder().encode('not an image')));
+    assert.equal((await c.error('save-3')).code, 'bad_image');
+
+    const from = c.received.length;
+    c.send({ type: 'list_styles' });
+    const list = await c.next<Msg<'styles'>>((m) => m.type === 'styles', 30_000, from);
+    assert.deepEqual(list.styles.map((s) => s.name), ['The Scream']);
+    const thumb = await c.nextBinary((m) => m.type === 'thumbnail', 30_000, from);
+    assert.ok(thumb.msg.type === 'thumbnail');
+    assert.equal(thumb.msg.name, 'The Scream');
+    const meta = await sharp(thumb.payload).metadata();
+    assert.ok(Math.max(meta.width!, meta.height!) <= 96 && meta.width === thumb.msg.width);
+
+    const acc = await submit(c, 'lib', { size: 32, iterations: 2 }, [{ source: 'library', name: 'the scream' }]);
+    assert.equal((await c.finished(acc.jobId)).type, 'done');
+    c.submit('nope', content, [{ source: 'library', name: 'Mona Lisa' }], { size: 32, iterations: 2 });
+    const unknown = await c.error('nope');
+    assert.equal(unknown.code, 'unknown_style');
+    assert.match(unknown.message, /no style named "Mona Lisa".*The Scream/);
+  } finally {
+    c.close();
+  }
+});
+
+test('doctor recognizes the companion running on its port', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'companion/server/doctor-command.ts', '--quick', '--port', String(d.port)], {
+    cwd: ROOT, env: { ...process.env, HOME: d.home, XDG_CONFIG_HOME: `${d.home}/.config` }, encoding: 'utf8', timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`ok\\s+a Stylize companion \\S+ is already running on 127\\.0\\.0\\.1:${d.port}`));
+  assert.match(r.stdout, /ok\s+token file .* \(mode 600\)/);
+});
+
+test('graceful shutdown on SIGTERM: running job cancelled, clients told, port released', async () => {
+  const c = await TestClient.connect(d.url, d.token);
+  const run = await submit(c, 'last', { size: 48, iterations: 500, previewEvery: 0 });
+  await c.next((m) => m.type === 'progress' && m.jobId === run.jobId);
+  const exit = await d.stop('SIGTERM');
+  assert.deepEqual(exit, { code: 0, signal: null }, d.output());
+  assert.deepEqual(await c.finished(run.jobId, 1000), { type: 'cancelled', jobId: run.jobId, reason: 'shutdown' });
+  assert.ok(c.jsonMessages().some((m) => m.type === 'shutdown'));
+  assert.equal((await c.closed).code, 1001);
+  await new Promise<void>((resolve, reject) => {
+    const s = net.createServer().once('error', reject).listen(d.port, '127.0.0.1', () => s.close(() => resolve()));
+  });
+  assert.match(d.output(), /stopped; the port is released/);
+});
