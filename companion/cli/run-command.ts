@@ -41,6 +41,11 @@ Loss
   --style-layers L           comma list                         (default conv1_1,conv2_1,conv3_1,conv4_1,conv5_1)
   --style-layer-weights L    comma list, one per style layer                 (default 0.5,1,1.5,3,4)
   --pooling avg|max          (default ${DEFAULT_SETTINGS.pooling})
+  --style-scale X            style image size relative to the output            (default ${DEFAULT_SETTINGS.styleScale})
+  --preserve-colors          keep the content's colours (luminance-only transfer)
+Scale
+  --scales auto|off|L        coarse-to-fine long sides, e.g. 256,512,1024 (default auto: above 512 px)
+  --scale-iterations L       iterations per scale (default: --iterations, then half per finer scale)
 Compute
   --backend NAME             auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu   (default auto)
   --weights DIR              VGG-19 weights folder (default: $STYLIZE_WEIGHTS, weights/cache, ../shared)
@@ -62,6 +67,10 @@ const OPTIONS = {
   'noise-ratio': { type: 'string' },
   seed: { type: 'string' },
   pooling: { type: 'string' },
+  'style-scale': { type: 'string' },
+  'preserve-colors': { type: 'boolean' },
+  scales: { type: 'string' },
+  'scale-iterations': { type: 'string' },
   'content-layers': { type: 'string' },
   'style-layers': { type: 'string' },
   'style-layer-weights': { type: 'string' },
@@ -80,6 +89,7 @@ const FLAG_OF: Record<string, string> = {
   tvWeight: '--tv-weight', optimizer: '--optimizer', learningRate: '--learning-rate', init: '--init',
   noiseRatio: '--noise-ratio', seed: '--seed', pooling: '--pooling', contentLayers: '--content-layers',
   styleLayers: '--style-layers', styleLayerWeights: '--style-layer-weights', previewEvery: '--save-every',
+  styleScale: '--style-scale', preserveColors: '--preserve-colors', scales: '--scales', scaleIterations: '--scale-iterations',
 };
 
 function num(flag: string, raw: string | undefined): number | undefined {
@@ -173,6 +183,10 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
     styleLayers: o['style-layers'] as unknown as StylizeSettings['styleLayers'],
     styleLayerWeights: o['style-layer-weights'],
     previewEvery: saveEvery,
+    styleScale: num('--style-scale', o['style-scale']),
+    preserveColors: o['preserve-colors'],
+    scales: o.scales as StylizeSettings['scales'] | undefined,
+    scaleIterations: o['scale-iterations'] as unknown as number[] | undefined,
   };
   for (const k of Object.keys(settings)) if (settings[k] === undefined) delete settings[k];
   // Validate before the slow start (weights, backend), so a typo fails in milliseconds.
@@ -211,10 +225,19 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
     : undefined;
   const pendingWrites: Promise<void>[] = [];
   let lastLine = 0;
+  let lastStage = '';
   const onProgress = (p: ProgressEvent) => {
+    const st = p.stage;
+    const stageText = st.count > 1 || st.tile ? `scale ${st.index + 1}/${st.count} ${st.width}x${st.height}${st.tile ? ' in tiles' : ''}` : '';
+    if (stageText !== lastStage && (st.count > 1 || st.tile)) {
+      lastStage = stageText;
+      if (bar) bar.stop();
+      log(stageText);
+      if (bar) bar.start(p.iterations, p.iteration - 1);
+    }
     const payload = { content: p.terms.content.toExponential(3), style: p.terms.style.toExponential(3), total_loss: p.terms.total.toExponential(3), eta_h: formatDuration(p.etaMs) };
     if (bar) {
-      if (p.iteration === 1) bar.start(p.iterations, 0, payload);
+      if (p.iteration === 1 && !lastStage) bar.start(p.iterations, 0, payload);
       bar.update(p.iteration, payload);
     } else if (!quiet && (p.iteration === p.iterations || p.iteration - lastLine >= Math.max(1, Math.round(p.iterations / 20)))) {
       lastLine = p.iteration;

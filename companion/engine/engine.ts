@@ -6,6 +6,7 @@ import { selectTfBackend, tf, type BackendChoice } from './tf/backend.ts';
 import { VggNet } from './tf/vgg.ts';
 import { TfEvaluator } from './tf/evaluator.ts';
 import { runStylize } from './stylize.ts';
+import { memoryBudgetBytes } from './memory.ts';
 import type { StylizeHooks, StylizeRequest, StylizeResult, Pooling } from './types.ts';
 import type { VggWeights } from '../../weights/types.ts';
 import { locateWeights } from '../../weights/locate.ts';
@@ -58,6 +59,7 @@ export class Engine {
         {
           weights: this.weights,
           maxInputPixels: this.maxInputPixels,
+          memoryBudgetBytes: memoryBudgetBytes(this.backend.name),
           createEvaluator: (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend()),
         },
         req,

@@ -23,6 +23,9 @@ export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze({
     weight: SEED_STYLE_LAYER_WEIGHTS[i],
   })),
   previewEvery: 0,
+  preserveColors: false,
+  styleScale: 1,
+  scales: 'auto',
 }) as StylizeSettings;
 
 /** Hard limits; the daemon may apply tighter ones. 4096 px is Figma's image limit. */
@@ -36,6 +39,7 @@ export const SETTING_BOUNDS = {
   noiseRatio: { min: 0, max: 1 },
   seed: { min: 0, max: 2 ** 32 - 1 },
   previewEvery: { min: 0, max: 10000 },
+  styleScale: { min: 0.05, max: 4 },
 } as const satisfies Record<string, { min: number; max: number }>;
 
 const INTEGER_KEYS = new Set(['size', 'iterations', 'seed', 'previewEvery']);
@@ -55,6 +59,15 @@ function layerList(key: string, value: unknown): string[] {
   return list as string[];
 }
 
+/** A list of whole numbers within bounds, as an array or "a,b,c". */
+function intList(key: string, value: unknown, bounds: { min: number; max: number }): number[] {
+  const list = typeof value === 'string' ? value.split(',').map((x) => Number(x.trim())) : value;
+  if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < bounds.min || x > bounds.max)) {
+    bad(`${key} must be a list of whole numbers between ${bounds.min} and ${bounds.max} (got ${JSON.stringify(value)}).`);
+  }
+  return list as number[];
+}
+
 /**
  * Merges a partial settings object over the defaults, checking every value.
  * styleLayers accepts [{layer, weight}], ["conv1_1", ...] (weights then from styleLayerWeights
@@ -64,7 +77,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) bad('settings must be an object.');
   const input = partial as Record<string, unknown>;
   const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
-  const known = new Set([...Object.keys(DEFAULT_SETTINGS), 'styleLayerWeights']);
+  const known = new Set([...Object.keys(DEFAULT_SETTINGS), 'styleLayerWeights', 'scaleIterations']);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) bad(`Unknown setting "${key}". Known settings: ${[...known].join(', ')}.`);
   }
@@ -106,6 +119,16 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
       return { layer: wrapLayer(String(e.layer)), weight: w };
     });
   }
+  if (input.preserveColors !== undefined) {
+    if (typeof input.preserveColors !== 'boolean') bad(`preserveColors must be true or false (got ${JSON.stringify(input.preserveColors)}).`);
+    out.preserveColors = input.preserveColors;
+  }
+  if (input.scales !== undefined) {
+    const v = input.scales;
+    if (v === 'auto' || v === 'off') out.scales = v;
+    else out.scales = intList('scales', v, SETTING_BOUNDS.size);
+  }
+  if (input.scaleIterations !== undefined) out.scaleIterations = intList('scaleIterations', input.scaleIterations, SETTING_BOUNDS.iterations);
   const s = out as unknown as StylizeSettings;
   if (s.contentWeight === 0 && s.styleWeight === 0) bad('contentWeight and styleWeight cannot both be 0: nothing would be optimized.');
   return s;

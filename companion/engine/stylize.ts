@@ -1,22 +1,28 @@
 /**
  * One style-transfer job, from encoded images to an encoded result: decode and size the images,
- * build an evaluator, optimize, report progress, honour cancellation. Compute-engine agnostic.
+ * plan the scales and tiles that fit the backend's memory, optimize, report progress, honour
+ * cancellation. Compute-engine agnostic: evaluators come from the context.
  */
 import { StylizeError } from './errors.ts';
-import { alphaPlane, decodeImage, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb } from './image.ts';
+import { alphaPlane, decodeImage, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb, type DecodedImage } from './image.ts';
 import { initialImage } from './init.ts';
 import { Adam } from './optimize/adam.ts';
 import { Lbfgs } from './optimize/lbfgs.ts';
 import type { Optimizer } from './optimize/optimizer.ts';
 import { resolveSettings } from './settings.ts';
-import type { EvaluatorSpec, LossEvaluator, LossTerms, RgbaImage, StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings } from './types.ts';
-import type { VggWeights } from '../../weights/types.ts';
+import { iterationsPerPass, planJob, tilesPerPass, type JobPlan, type Stage } from './plan.ts';
+import { blendInto, crop, resizeBilinear, tileGrid } from './tiling.ts';
+import { luminanceImage, luminanceStats, recombineWithContentColour } from './color.ts';
+import type { EvaluatorSpec, FloatImage, LossEvaluator, LossTerms, ProgressEvent, RgbaImage, StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings } from './types.ts';
+import type { VggWeights, VggLayerName } from '../../weights/types.ts';
 
 export type EvaluatorFactory = (spec: EvaluatorSpec) => Promise<LossEvaluator> | LossEvaluator;
 
 export interface StylizeContext {
   weights: VggWeights;
   createEvaluator: EvaluatorFactory;
+  /** Bytes one evaluation may use on this backend (see memory.ts). */
+  memoryBudgetBytes: number;
   /** Largest decoded input accepted (pixels). */
   maxInputPixels?: number;
 }
@@ -29,12 +35,13 @@ function makeOptimizer(s: StylizeSettings): Optimizer {
   return s.optimizer === 'lbfgs' ? new Lbfgs(s.learningRate) : new Adam(s.learningRate);
 }
 
-/** Prepares the evaluator's inputs: content at the output size, styles at the same long side. */
-export async function prepareJob(req: StylizeRequest, settings: StylizeSettings, maxInputPixels?: number) {
+interface DecodedJob {
+  content: DecodedImage;
+  styles: { image: DecodedImage; weight: number }[];
+}
+
+async function decodeJob(req: StylizeRequest, maxInputPixels?: number): Promise<DecodedJob> {
   if (!req.styles?.length) throw new StylizeError('bad_setting', 'At least one style image is needed.');
-  const content = await decodeImage(req.content, { maxPixels: maxInputPixels, label: 'content image' });
-  const out = fitLongSide(content.width, content.height, settings.size);
-  const contentRgba = await resizeRgba({ width: content.width, height: content.height, data: content.rgba }, out.width, out.height);
   const weightsRaw = req.styles.map((s, i) => {
     const w = s.weight ?? 1;
     if (!Number.isFinite(w) || w < 0) throw new StylizeError('bad_setting', `Style ${i + 1} has weight ${w}; use a number >= 0.`);
@@ -42,14 +49,48 @@ export async function prepareJob(req: StylizeRequest, settings: StylizeSettings,
   });
   const sum = weightsRaw.reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new StylizeError('bad_setting', 'The style weights add up to 0; give at least one style a positive weight.');
+  const content = await decodeImage(req.content, { maxPixels: maxInputPixels, label: 'content image' });
   const styles = [];
   for (const [i, s] of req.styles.entries()) {
-    const img = await decodeImage(s.image, { maxPixels: maxInputPixels, label: req.styles.length > 1 ? `style image ${i + 1}` : 'style image' });
-    const size = fitLongSide(img.width, img.height, settings.size);
-    const rgba = await resizeRgba({ width: img.width, height: img.height, data: img.rgba }, size.width, size.height);
-    styles.push({ image: rgbaToFloatRgb(rgba), weight: weightsRaw[i] / sum });
+    const label = req.styles.length > 1 ? `style image ${i + 1}` : 'style image';
+    styles.push({ image: await decodeImage(s.image, { maxPixels: maxInputPixels, label }), weight: weightsRaw[i] / sum });
   }
-  return { content: rgbaToFloatRgb(contentRgba), alpha: content.hasAlpha ? alphaPlane(contentRgba) : undefined, styles };
+  return { content, styles };
+}
+
+async function sized(img: DecodedImage, width: number, height: number): Promise<RgbaImage> {
+  return resizeRgba({ width: img.width, height: img.height, data: img.rgba }, width, height);
+}
+
+/** Content and styles at one size, as the evaluator sees them (luminance only when preserving colour). */
+async function stageInputs(job: DecodedJob, width: number, height: number, styleSize: number, preserveColors: boolean) {
+  const rgba = await sized(job.content, width, height);
+  const colour = rgbaToFloatRgb(rgba);
+  const lum = preserveColors ? luminanceStats(colour) : undefined;
+  const content = lum ? luminanceImage(colour) : colour;
+  const alpha = job.content.hasAlpha ? alphaPlane(rgba) : undefined;
+  const styles: { image: FloatImage; weight: number }[] = [];
+  for (const s of job.styles) {
+    const dims = fitLongSide(s.image.width, s.image.height, styleSize);
+    const image = rgbaToFloatRgb(await sized(s.image, dims.width, dims.height));
+    // The style's luminance, matched to the content's mean and spread (Gatys et al. 2017).
+    styles.push({ image: lum ? luminanceImage(image, lum) : image, weight: s.weight });
+  }
+  return { content, colour, alpha, styles };
+}
+
+/** Prepares the evaluator's inputs for a single-scale job (tests and tools). */
+export async function prepareJob(req: StylizeRequest, settings: StylizeSettings, maxInputPixels?: number) {
+  const job = await decodeJob(req, maxInputPixels);
+  const out = fitLongSide(job.content.width, job.content.height, settings.size);
+  const { content, alpha, styles } = await stageInputs(job, out.width, out.height, Math.round(settings.size * settings.styleScale), settings.preserveColors);
+  return { content, alpha, styles };
+}
+
+export function describePlan(plan: JobPlan): string {
+  return plan.stages
+    .map((s) => `${s.width}x${s.height} x${s.iterations}${s.tile ? ` in ${s.tile.size}px tiles (${tilesPerPass(s.width, s.height, s.tile)}/pass, ${s.tile.passes} passes)` : ''}`)
+    .join(' -> ');
 }
 
 export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks: StylizeHooks = {}): Promise<StylizeResult> {
@@ -57,49 +98,119 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   const started = performance.now();
   const settings = resolveSettings(req.settings ?? {});
   if (signal?.aborted) throw cancelled();
-  const job = await prepareJob(req, settings, ctx.maxInputPixels);
-  if (signal?.aborted) throw cancelled();
+  const job = await decodeJob(req, ctx.maxInputPixels);
+  const final = fitLongSide(job.content.width, job.content.height, settings.size);
+  const plan = planJob({
+    width: job.content.width, height: job.content.height, size: settings.size, iterations: settings.iterations,
+    scales: settings.scales, scaleIterations: settings.scaleIterations, styleScale: settings.styleScale, budgetBytes: ctx.memoryBudgetBytes,
+  });
 
-  const spec: EvaluatorSpec = {
-    weights: ctx.weights,
-    content: job.content,
-    styles: job.styles,
-    contentLayers: settings.contentLayers,
-    styleLayers: settings.styleLayers,
-    contentWeight: settings.contentWeight,
-    styleWeight: settings.styleWeight,
-    tvWeight: settings.tvWeight,
-    pooling: settings.pooling,
-  };
-  const evaluator = await ctx.createEvaluator(spec);
-  const { width, height } = job.content;
-  try {
-    const x = initialImage(job.content, settings.init, settings.noiseRatio, settings.seed);
-    const optimizer = makeOptimizer(settings);
-    const losses: (LossTerms & { iteration: number })[] = [];
-    const loopStart = performance.now();
-    for (let it = 1; it <= settings.iterations; it++) {
-      // Yield to the event loop so an abort (a signal, a socket message) is seen between iterations.
-      await new Promise((r) => setImmediate(r));
-      if (signal?.aborted) throw cancelled();
-      const { evaluation } = await optimizer.step(x, (img) => evaluator.evaluate(img));
-      const terms = evaluation.terms;
+  const losses: (LossTerms & { iteration: number; stage: number })[] = [];
+  const loopStart = performance.now();
+  let step = 0;
+  let backend = '';
+  let x: Float32Array | undefined;
+  let prev: { width: number; height: number } | undefined;
+  let last: Awaited<ReturnType<typeof stageInputs>> | undefined;
+
+  for (const [k, stage] of plan.stages.entries()) {
+    if (signal?.aborted) throw cancelled();
+    const inputs = await stageInputs(job, stage.width, stage.height, stage.styleSize, settings.preserveColors);
+    last = inputs;
+    x = x && prev
+      ? resizeBilinear(x, prev.width, prev.height, stage.width, stage.height)
+      : initialImage(inputs.content, settings.init, settings.noiseRatio, settings.seed);
+    const spec: EvaluatorSpec = {
+      weights: ctx.weights, content: inputs.content, styles: inputs.styles,
+      contentLayers: settings.contentLayers, styleLayers: settings.styleLayers,
+      contentWeight: settings.contentWeight, styleWeight: settings.styleWeight, tvWeight: settings.tvWeight, pooling: settings.pooling,
+    };
+    const image = x;
+    const report = (terms: LossTerms, tile?: { index: number; count: number }) => {
+      step++;
       if (!Number.isFinite(terms.total)) {
-        throw new StylizeError('bad_setting', `The loss became ${terms.total} at iteration ${it}; lower the learning rate or the weights.`);
+        throw new StylizeError('bad_setting', `The loss became ${terms.total} at step ${step}; lower the learning rate or the weights.`);
       }
-      losses.push({ iteration: it, ...terms });
-      if (onProgress) {
-        const elapsedMs = performance.now() - loopStart;
-        const etaMs = (elapsedMs / it) * (settings.iterations - it);
-        const wantPreview = settings.previewEvery > 0 && (it % settings.previewEvery === 0 || it === settings.iterations);
-        const preview: RgbaImage | undefined = wantPreview ? floatRgbToRgba(x, width, height, job.alpha) : undefined;
-        onProgress({ iteration: it, iterations: settings.iterations, terms, elapsedMs, etaMs, preview });
-      }
-    }
-    const image = floatRgbToRgba(x, width, height, job.alpha);
-    const png = await encodePng(image, { opaque: !job.alpha });
-    return { image, png, losses, backend: evaluator.backend, elapsedMs: performance.now() - started };
+      losses.push({ iteration: step, stage: k, ...terms });
+      if (!onProgress) return;
+      const elapsedMs = performance.now() - loopStart;
+      const wantPreview = settings.previewEvery > 0 && (step % settings.previewEvery === 0 || step === plan.totalSteps);
+      const preview = wantPreview ? finish(image, stage, inputs, settings.preserveColors) : undefined;
+      const event: ProgressEvent = {
+        iteration: step, iterations: plan.totalSteps, terms, elapsedMs,
+        etaMs: (elapsedMs / step) * (plan.totalSteps - step), preview,
+        stage: { index: k, count: plan.stages.length, width: stage.width, height: stage.height, tile },
+      };
+      onProgress(event);
+    };
+    if (stage.tile) backend = await runTiled(ctx, spec, image, stage, settings, report, signal);
+    else backend = await runWhole(ctx, spec, image, stage.iterations, settings, report, signal);
+    prev = stage;
+  }
+
+  // The last scale is the output size (plan.ts), so `last` holds the final-size content and alpha.
+  void final;
+  const image = finish(x!, prev!, last!, settings.preserveColors);
+  const png = await encodePng(image, { opaque: !job.content.hasAlpha });
+  return { image, png, losses, backend, elapsedMs: performance.now() - started };
+}
+
+/** The image as the user gets it: content colour restored when asked, alpha reattached. */
+function finish(x: Float32Array, size: { width: number; height: number }, inputs: { colour: FloatImage; alpha?: Uint8Array }, preserveColors: boolean): RgbaImage {
+  const rgb = preserveColors ? recombineWithContentColour(x, inputs.colour.data) : x;
+  return floatRgbToRgba(rgb, size.width, size.height, inputs.alpha);
+}
+
+type Report = (terms: LossTerms, tile?: { index: number; count: number }) => void;
+
+async function optimize(evaluator: LossEvaluator, x: Float32Array, iterations: number, settings: StylizeSettings, report: (t: LossTerms) => void, signal?: AbortSignal) {
+  const optimizer = makeOptimizer(settings);
+  for (let it = 0; it < iterations; it++) {
+    // Yield to the event loop so an abort (a signal, a socket message) is seen between iterations.
+    await new Promise((r) => setImmediate(r));
+    if (signal?.aborted) throw cancelled();
+    const { evaluation } = await optimizer.step(x, (img) => evaluator.evaluate(img));
+    report(evaluation.terms);
+  }
+}
+
+async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, iterations: number, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<string> {
+  const evaluator = await ctx.createEvaluator(spec);
+  try {
+    await optimize(evaluator, x, iterations, settings, (t) => report(t), signal);
+    return evaluator.backend;
   } finally {
     evaluator.dispose();
   }
+}
+
+/**
+ * Optimizes a scale too large for one pass tile by tile: every tile matches the whole style's Gram
+ * targets and its own part of the content; passes shift the grid and feathered write-back blends
+ * the overlaps, so no grid shows.
+ */
+async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, stage: Stage, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<string> {
+  const tile = stage.tile!;
+  const { width, height } = stage;
+  let styleTargets: Map<VggLayerName, Float32Array> | undefined;
+  let backend = '';
+  const perPass = iterationsPerPass(stage);
+  for (let pass = 0; pass < tile.passes; pass++) {
+    const rects = tileGrid(width, height, tile, pass);
+    for (const [i, r] of rects.entries()) {
+      if (signal?.aborted) throw cancelled();
+      const content: FloatImage = { width: r.w, height: r.h, channels: 3, data: crop(spec.content.data, width, r) };
+      const evaluator = await ctx.createEvaluator({ ...spec, content, styleTargets });
+      try {
+        styleTargets ??= await evaluator.styleTargets?.();
+        backend = evaluator.backend;
+        const part = crop(x, width, r);
+        await optimize(evaluator, part, perPass[pass], settings, (t) => report(t, { index: pass * rects.length + i, count: tile.passes * rects.length }), signal);
+        blendInto(x, width, height, part, r, tile.overlap);
+      } finally {
+        evaluator.dispose();
+      }
+    }
+  }
+  return backend;
 }

@@ -24,6 +24,11 @@ export interface EvaluatorSpec {
   styleWeight: number;
   tvWeight: number;
   pooling: Pooling;
+  /**
+   * Gram targets (normalized, N x N row-major per layer) from an earlier evaluator of the same job;
+   * when present, `styles` is not run through the network again (tiles reuse one style pass).
+   */
+  styleTargets?: Map<VggLayerName, Float32Array>;
 }
 
 export interface LossTerms {
@@ -49,6 +54,8 @@ export interface LossEvaluator {
   readonly width: number;
   readonly height: number;
   evaluate(image: Float32Array): Promise<Evaluation>;
+  /** The style Gram targets in use, for handing to the next evaluator of the same job. Optional. */
+  styleTargets?(): Promise<Map<VggLayerName, Float32Array>>;
   /** Frees every resource the evaluator holds (tensors, sessions). Idempotent. */
   dispose(): void;
 }
@@ -76,6 +83,14 @@ export interface StylizeSettings {
   styleLayers: { layer: VggLayerName; weight: number }[];
   /** Emit a preview image every N iterations (0 = never). */
   previewEvery: number;
+  /** Luminance-only transfer: keep the content's colours (Gatys et al. 2017). */
+  preserveColors: boolean;
+  /** Style image size relative to the output's long side. */
+  styleScale: number;
+  /** Coarse-to-fine schedule: 'auto' (above 512 px), 'off', or ascending long sides ending at size. */
+  scales: 'auto' | 'off' | number[];
+  /** Iterations per scale (one per scale); default: `iterations` at the coarsest, half at each finer. */
+  scaleIterations?: number[];
 }
 
 /** Encoded image bytes (PNG, JPEG, WebP, ...) as a user hands them in. */
@@ -104,14 +119,16 @@ export interface ProgressEvent {
   etaMs: number;
   /** Present every `previewEvery` iterations: the current image (alpha reattached). */
   preview?: RgbaImage;
+  /** Where the job is in its plan: scale k of n at this size, and the tile when tiled. */
+  stage: { index: number; count: number; width: number; height: number; tile?: { index: number; count: number } };
 }
 
 export interface StylizeResult {
   image: RgbaImage;
   /** PNG encoding of `image`. */
   png: Uint8Array;
-  /** One entry per iteration, in order. */
-  losses: (LossTerms & { iteration: number })[];
+  /** One entry per optimizer step, in order (stage = index of the scale). */
+  losses: (LossTerms & { iteration: number; stage: number })[];
   backend: string;
   elapsedMs: number;
 }

@@ -191,3 +191,5 @@ export async function selectTfBackend(requested = 'auto', order: readonly TfBack
 }
 
 export { tf };
+/** For the engine-wide selection (../backends.ts), which interleaves tfjs and ONNX Runtime backends. */
+export { attempt as tryTfBackend, vulkanLoaderPresent };

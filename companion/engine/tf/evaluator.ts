@@ -14,7 +14,7 @@ export class TfEvaluator implements LossEvaluator {
   readonly width: number;
   readonly height: number;
   private readonly contentTargets = new Map<VggLayerName, tf.Tensor4D>();
-  private readonly styleTargets = new Map<VggLayerName, tf.Tensor2D>();
+  private readonly styleGrams = new Map<VggLayerName, tf.Tensor2D>();
   private readonly wanted: VggLayerName[];
   private disposed = false;
 
@@ -30,14 +30,22 @@ export class TfEvaluator implements LossEvaluator {
       const feats = net.features(VggNet.preprocess(imageTensor(spec.content)), spec.contentLayers);
       for (const layer of spec.contentLayers) this.contentTargets.set(layer, tf.keep(feats.get(layer)!));
     });
+    if (spec.styleTargets) {
+      for (const { layer } of spec.styleLayers) {
+        const g = spec.styleTargets.get(layer);
+        if (!g) throw new Error(`styleTargets has no Gram for ${layer}`);
+        const n = Math.round(Math.sqrt(g.length));
+        this.styleGrams.set(layer, tf.tensor2d(g, [n, n]));
+      }
+    }
     // Several styles blend as a weighted sum of their Gram targets (jcjohnson/neural-style's style_blend_weights).
-    for (const { image, weight } of spec.styles) {
+    for (const { image, weight } of spec.styleTargets ? [] : spec.styles) {
       tf.tidy(() => {
         const feats = net.features(VggNet.preprocess(imageTensor(image)), styleLayers);
         for (const layer of styleLayers) {
           const g = tf.mul(gramNormalized(feats.get(layer)!), weight) as tf.Tensor2D;
-          const prev = this.styleTargets.get(layer);
-          this.styleTargets.set(layer, tf.keep(prev ? (tf.add(prev, g) as tf.Tensor2D) : g));
+          const prev = this.styleGrams.get(layer);
+          this.styleGrams.set(layer, tf.keep(prev ? (tf.add(prev, g) as tf.Tensor2D) : g));
           prev?.dispose();
         }
       });
@@ -52,7 +60,7 @@ export class TfEvaluator implements LossEvaluator {
     for (const layer of spec.contentLayers) content = tf.add(content, contentLoss(feats.get(layer)!, this.contentTargets.get(layer)!));
     let style: tf.Scalar = tf.scalar(0);
     for (const { layer, weight } of spec.styleLayers) {
-      style = tf.add(style, tf.mul(styleLayerLoss(feats.get(layer)!, this.styleTargets.get(layer)!), weight));
+      style = tf.add(style, tf.mul(styleLayerLoss(feats.get(layer)!, this.styleGrams.get(layer)!), weight));
     }
     const tv = spec.tvWeight > 0 ? tvLoss(x) : tf.scalar(0);
     const total = tf.addN([tf.mul(content, spec.contentWeight), tf.mul(style, spec.styleWeight), tf.mul(tv, spec.tvWeight)]);
@@ -84,12 +92,18 @@ export class TfEvaluator implements LossEvaluator {
     }
   }
 
+  async styleTargets(): Promise<Map<VggLayerName, Float32Array>> {
+    const out = new Map<VggLayerName, Float32Array>();
+    for (const [layer, t] of this.styleGrams) out.set(layer, (await t.data()) as Float32Array);
+    return out;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const t of this.contentTargets.values()) t.dispose();
-    for (const t of this.styleTargets.values()) t.dispose();
+    for (const t of this.styleGrams.values()) t.dispose();
     this.contentTargets.clear();
-    this.styleTargets.clear();
+    this.styleGrams.clear();
   }
 }

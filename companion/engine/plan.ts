@@ -1,0 +1,116 @@
+/**
+ * Decides how a job runs: at which scales (coarse-to-fine), how many iterations each, and whether
+ * a scale must be tiled to fit the backend's memory. Pure: sizes in, plan out.
+ */
+import { StylizeError } from './errors.ts';
+import { fitLongSide } from './image.ts';
+import { forwardBytes, trainingBytes } from './memory.ts';
+import { tileGrid } from './tiling.ts';
+
+export interface TilePlan {
+  /** Tile edge in pixels (square tiles; edge tiles are clipped to the image). */
+  size: number;
+  overlap: number;
+  /** Passes over the image, each with the grid shifted, so no seam stays in one place. */
+  passes: number;
+}
+
+export interface Stage {
+  width: number;
+  height: number;
+  iterations: number;
+  /** Long side the style images are resized to for this scale's Gram targets. */
+  styleSize: number;
+  tile?: TilePlan;
+}
+
+export interface JobPlan {
+  stages: Stage[];
+  /** Optimizer steps in all: iterations x tiles x passes summed over stages (for progress). */
+  totalSteps: number;
+}
+
+export interface PlanInput {
+  width: number;
+  height: number;
+  size: number;
+  iterations: number;
+  /** 'auto': coarse-to-fine above 512 px. Or explicit long sides, ascending, the last = size. */
+  scales: 'auto' | 'off' | number[];
+  scaleIterations?: number[];
+  styleScale: number;
+  budgetBytes: number;
+}
+
+/** Coarsest long side of the automatic schedule: the first halving of the size at or below this. */
+const AUTO_COARSEST = 512;
+const MIN_TILE = 128;
+const MIN_FINE_ITERATIONS = 10;
+
+export function autoScales(size: number): number[] {
+  const scales = [size];
+  while (scales[0] > AUTO_COARSEST) scales.unshift(Math.round(scales[0] / 2));
+  return scales;
+}
+
+/** Largest multiple of 16 whose training pass fits the budget, capped at `max`. */
+function largestFitting(budget: number, max: number, bytes: (w: number, h: number) => number): number {
+  if (bytes(max, max) <= budget) return max;
+  let s = Math.floor(max / 16) * 16;
+  while (s >= 16 && bytes(s, s) > budget) s -= 16;
+  return s;
+}
+
+/** Tiles in the first pass (passes differ by at most a row and a column). */
+export function tilesPerPass(width: number, height: number, tile: TilePlan): number {
+  return tileGrid(width, height, tile, 0).length;
+}
+
+/** A tiled stage spreads its iterations over its passes: each spot gets `iterations` in all. */
+export function iterationsPerPass(stage: Stage): number[] {
+  const passes = stage.tile?.passes ?? 1;
+  return Array.from({ length: passes }, (_, p) => Math.floor(stage.iterations / passes) + (p < stage.iterations % passes ? 1 : 0));
+}
+
+function stageSteps(stage: Stage): number {
+  if (!stage.tile) return stage.iterations;
+  return iterationsPerPass(stage).reduce((sum, n, pass) => sum + n * tileGrid(stage.width, stage.height, stage.tile!, pass).length, 0);
+}
+
+export function planJob(input: PlanInput): JobPlan {
+  const { width, height, size, iterations, budgetBytes } = input;
+  let scales: number[];
+  if (input.scales === 'off') scales = [size];
+  else if (input.scales === 'auto') scales = autoScales(size);
+  else {
+    scales = [...input.scales];
+    if (!scales.length || scales.some((s, i) => !(s >= 16) || (i > 0 && s <= scales[i - 1]))) {
+      throw new StylizeError('bad_setting', `scales must be increasing long sides of at least 16 px (got ${scales.join(',')}).`);
+    }
+    if (scales.at(-1) !== size) scales.push(size);
+  }
+  const its = input.scaleIterations;
+  if (its && its.length !== scales.length) {
+    throw new StylizeError('bad_setting', `scaleIterations needs one count per scale (${scales.length}: ${scales.join(', ')}).`);
+  }
+  const stages: Stage[] = scales.map((s, k) => {
+    const dims = fitLongSide(width, height, s);
+    // Each finer scale refines what the coarser one built: half the iterations of the one before.
+    const n = its ? its[k] : k === 0 ? iterations : Math.max(MIN_FINE_ITERATIONS, Math.round(iterations / 2 ** k));
+    // Style scale is relative to each scale's output (jcjohnson's multiscale recipe). Its Gram
+    // targets come from one forward pass: cap the style so that pass fits.
+    const wanted = Math.max(16, Math.round(s * input.styleScale));
+    const styleSize = Math.max(16, Math.min(wanted, largestFitting(budgetBytes, wanted, forwardBytes)));
+    const stage: Stage = { ...dims, iterations: n, styleSize };
+    if (trainingBytes(dims.width, dims.height) > budgetBytes) {
+      const t = largestFitting(budgetBytes, Math.min(1024, Math.max(dims.width, dims.height)), trainingBytes);
+      if (t < MIN_TILE) {
+        throw new StylizeError('out_of_memory', `Not even a ${MIN_TILE} px tile fits the ${(budgetBytes / 2 ** 20).toFixed(0)} MB this backend can use; free memory or set STYLIZE_MEMORY_MB higher.`);
+      }
+      stage.tile = { size: t, overlap: Math.max(16, Math.round(t / 8 / 16) * 16), passes: Math.min(3, n) };
+    }
+    return stage;
+  });
+  const totalSteps = stages.reduce((sum, st) => sum + stageSteps(st), 0);
+  return { stages, totalSteps };
+}

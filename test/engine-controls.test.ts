@@ -1,0 +1,104 @@
+/** Colour preservation, style blends, coarse-to-fine and tiling on real weights and images (wasm). */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { Engine } from '../companion/engine/engine.ts';
+import { rgbToYiq } from '../companion/engine/color.ts';
+import { rgbaToFloatRgb, resizeRgba } from '../companion/engine/image.ts';
+import { VggNet } from '../companion/engine/tf/vgg.ts';
+import { TfEvaluator } from '../companion/engine/tf/evaluator.ts';
+import { prepareJob } from '../companion/engine/stylize.ts';
+import { resolveSettings } from '../companion/engine/settings.ts';
+import type { RgbaImage } from '../companion/engine/types.ts';
+import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
+
+let engine: Engine;
+before(async () => {
+  engine = await Engine.create({ backend: 'wasm', weightsDir: weightsDir() });
+});
+after(() => engine.dispose());
+
+/** Mean absolute difference of the I and Q (chroma) channels, 0..255 units. */
+function chromaDistance(a: RgbaImage, b: RgbaImage): number {
+  const ya = rgbToYiq(rgbaToFloatRgb(a).data), yb = rgbToYiq(rgbaToFloatRgb(b).data);
+  let sum = 0;
+  for (let i = 0; i < ya.length; i += 3) sum += Math.abs(ya[i + 1] - yb[i + 1]) + Math.abs(ya[i + 2] - yb[i + 2]);
+  return sum / (ya.length / 3);
+}
+
+async function contentAt(name: string, w: number, h: number): Promise<RgbaImage> {
+  const { data, info } = await sharp(contentImage(name)).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return resizeRgba({ width: info.width, height: info.height, data: new Uint8Array(data) }, w, h);
+}
+
+test("preserving colours keeps the content's chroma; plain transfer does not", async () => {
+  const req = (preserveColors: boolean) => ({ content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 64, iterations: 25, preserveColors } });
+  const kept = await engine.stylize(req(true));
+  const plain = await engine.stylize(req(false));
+  const content = await contentAt('golden_gate.jpg', kept.image.width, kept.image.height);
+  const dKept = chromaDistance(kept.image, content);
+  const dPlain = chromaDistance(plain.image, content);
+  assert.ok(dKept < 2, `chroma moved by ${dKept} with colours preserved`);
+  assert.ok(dPlain > 4 * dKept && dPlain > 5, `plain transfer should recolour (chroma distance ${dPlain})`);
+  // And it is still a style transfer: the luminance changed.
+  const yk = rgbToYiq(rgbaToFloatRgb(kept.image).data), yc = rgbToYiq(rgbaToFloatRgb(content).data);
+  let dy = 0;
+  for (let i = 0; i < yk.length; i += 3) dy += Math.abs(yk[i] - yc[i]);
+  assert.ok(dy / (yk.length / 3) > 5, 'luminance was stylized');
+});
+
+test('two styles blend monotonically with their weights', async () => {
+  const a = styleImage('starry_night.jpg'), b = styleImage('pattern.jpg');
+  const outputs = [];
+  for (const wA of [0, 0.5, 1]) {
+    const r = await engine.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: a, weight: wA }, { image: b, weight: 1 - wA }], settings: { size: 48, iterations: 30 } });
+    outputs.push(r.png);
+  }
+  // Score each output's style loss against style A alone and B alone.
+  const settings = resolveSettings({ size: 48, contentWeight: 0 });
+  const net = new VggNet(engine.weights, 'avg');
+  const scoreAgainst = async (style: Uint8Array) => {
+    const scores = [];
+    for (const png of outputs) {
+      const job = await prepareJob({ content: png, styles: [{ image: style }] }, settings);
+      const ev = new TfEvaluator(net, { weights: engine.weights, content: job.content, styles: job.styles, contentLayers: settings.contentLayers, styleLayers: settings.styleLayers, contentWeight: 0, styleWeight: 1, tvWeight: 0, pooling: 'avg' }, 'wasm');
+      scores.push((await ev.evaluate(job.content.data)).terms.style);
+      ev.dispose();
+    }
+    return scores;
+  };
+  const toA = await scoreAgainst(a), toB = await scoreAgainst(b);
+  net.dispose();
+  assert.ok(toA[0] > toA[1] && toA[1] > toA[2], `distance to style A falls as its weight rises: ${toA}`);
+  assert.ok(toB[0] < toB[1] && toB[1] < toB[2], `distance to style B rises as A's weight rises: ${toB}`);
+});
+
+test('coarse-to-fine reaches the single-scale loss with fewer full-resolution iterations', async () => {
+  const base = { content: contentImage('brad_pitt.jpg'), styles: [{ image: styleImage('the_scream.jpg') }] };
+  const single = await engine.stylize({ ...base, settings: { size: 96, iterations: 40, scales: 'off' } });
+  const multi = await engine.stylize({ ...base, settings: { size: 96, scales: [48, 96], scaleIterations: [40, 15] } });
+  const fine = multi.losses.filter((l) => l.stage === 1);
+  assert.equal(fine.length, 15);
+  const singleFinal = single.losses.at(-1)!.total;
+  assert.ok(fine.at(-1)!.total <= singleFinal, `15 full-size iterations after the coarse scale: ${fine.at(-1)!.total} vs 40 single-scale: ${singleFinal}`);
+});
+
+test('a job over the memory budget runs in tiles, converges and keeps its size', async () => {
+  const prev = process.env.STYLIZE_MEMORY_MB;
+  process.env.STYLIZE_MEMORY_MB = '160'; // 160 x 120 needs ~180 MB: tiled in 128 px tiles
+  const tiles = new Set<number>();
+  try {
+    const r = await engine.stylize(
+      { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 160, iterations: 12, scales: 'off' } },
+      { onProgress: (p) => { if (p.stage.tile) tiles.add(p.stage.tile.index); } },
+    );
+    assert.deepEqual([r.image.width, r.image.height], [160, 120]);
+    assert.ok(tiles.size >= 4, `ran in tiles (${tiles.size} tile visits)`);
+    const firstPass = r.losses.slice(0, 4).map((l) => l.style);
+    const lastPass = r.losses.slice(-4).map((l) => l.style);
+    assert.ok(Math.max(...lastPass) < Math.min(...firstPass), `style loss fell across passes: ${firstPass} -> ${lastPass}`);
+  } finally {
+    if (prev === undefined) delete process.env.STYLIZE_MEMORY_MB;
+    else process.env.STYLIZE_MEMORY_MB = prev;
+  }
+});

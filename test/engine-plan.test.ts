@@ -1,0 +1,91 @@
+/** Planning scales and tiles, tiling geometry and blending: pure functions, no compute. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { autoScales, planJob } from '../companion/engine/plan.ts';
+import { blendInto, crop, resizeBilinear, tileGrid } from '../companion/engine/tiling.ts';
+import { trainingBytes } from '../companion/engine/memory.ts';
+import { rgbToYiq, yiqToRgb } from '../companion/engine/color.ts';
+
+const GiB = 2 ** 30;
+
+test('coarse-to-fine is automatic above 512 px: halvings from the largest at or under 512', () => {
+  assert.deepEqual(autoScales(333), [333]);
+  assert.deepEqual(autoScales(512), [512]);
+  assert.deepEqual(autoScales(1024), [512, 1024]);
+  assert.deepEqual(autoScales(2048), [512, 1024, 2048]);
+  assert.deepEqual(autoScales(3000), [375, 750, 1500, 3000]);
+});
+
+test('finer scales get fewer iterations; explicit schedules are checked', () => {
+  const plan = planJob({ width: 4000, height: 3000, size: 2048, iterations: 300, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(plan.stages.map((s) => [s.width, s.height, s.iterations]), [[512, 384, 300], [1024, 768, 150], [2048, 1536, 75]]);
+  assert.ok(plan.stages.every((s) => !s.tile), 'a large budget needs no tiles');
+  const explicit = planJob({ width: 100, height: 100, size: 400, iterations: 50, scales: [100, 200], scaleIterations: [50, 20, 5], styleScale: 0.5, budgetBytes: 64 * GiB });
+  assert.deepEqual(explicit.stages.map((s) => [s.width, s.iterations, s.styleSize]), [[100, 50, 50], [200, 20, 100], [400, 5, 200]]);
+  assert.throws(() => planJob({ width: 10, height: 10, size: 400, iterations: 5, scales: [200, 100], styleScale: 1, budgetBytes: GiB }), /increasing/);
+  assert.throws(() => planJob({ width: 10, height: 10, size: 400, iterations: 5, scales: [200], scaleIterations: [1], styleScale: 1, budgetBytes: GiB }), /one count per scale/);
+});
+
+test('a scale over the memory budget is tiled with tiles that fit; nothing fits -> out_of_memory', () => {
+  const budget = 2.6 * GiB;
+  const plan = planJob({ width: 2048, height: 2048, size: 2048, iterations: 20, scales: 'auto', styleScale: 1, budgetBytes: budget });
+  const [s512, s1024, s2048] = plan.stages;
+  assert.equal(s512.tile, undefined);
+  for (const s of [s1024, s2048]) {
+    assert.ok(s.tile, `${s.width} px is tiled`);
+    assert.ok(trainingBytes(s.tile!.size, s.tile!.size) <= budget);
+    assert.ok(trainingBytes(s.tile!.size + 16, s.tile!.size + 16) > budget, 'the largest tile that fits');
+    assert.ok(s.tile!.overlap >= 16 && s.tile!.overlap < s.tile!.size / 2);
+  }
+  // Steps count every tile of every pass.
+  assert.ok(plan.totalSteps > s512.iterations + s1024.iterations + s2048.iterations);
+  assert.throws(
+    () => planJob({ width: 512, height: 512, size: 512, iterations: 5, scales: 'off', styleScale: 1, budgetBytes: 10 * 2 ** 20 }),
+    (err: Error & { code?: string }) => err.code === 'out_of_memory' && /tile fits/.test(err.message),
+  );
+});
+
+test('every pass of tiles covers the whole image, and passes shift the seams', () => {
+  const tile = { size: 128, overlap: 16, passes: 3 };
+  const seams: string[] = [];
+  for (let pass = 0; pass < 3; pass++) {
+    const rects = tileGrid(500, 300, tile, pass);
+    const covered = new Uint8Array(500 * 300);
+    for (const r of rects) {
+      assert.ok(r.x >= 0 && r.y >= 0 && r.x + r.w <= 500 && r.y + r.h <= 300, 'inside the image');
+      assert.equal(r.w, 128);
+      for (let y = r.y; y < r.y + r.h; y++) covered.fill(1, y * 500 + r.x, y * 500 + r.x + r.w);
+    }
+    assert.ok(covered.every((c) => c === 1), `pass ${pass} covers everything`);
+    seams.push(rects.map((r) => r.x).join(','));
+  }
+  assert.equal(new Set(seams).size, 3, 'each pass puts its tile edges elsewhere');
+});
+
+test('feathered write-back: interior edges blend, image borders are written fully', () => {
+  const w = 8, h = 1;
+  const target = new Float32Array(w * h * 3).fill(0);
+  const tile = new Float32Array(4 * 3).fill(100);
+  blendInto(target, w, h, tile, { x: 2, y: 0, w: 4, h: 1 }, 2);
+  const red = Array.from({ length: w }, (_, i) => target[i * 3]);
+  assert.deepEqual(red, [0, 0, 25, 75, 75, 25, 0, 0]);
+  const all = new Float32Array(4 * 3).fill(0);
+  blendInto(all, 4, 1, tile, { x: 0, y: 0, w: 4, h: 1 }, 2);
+  assert.ok(all.every((v) => v === 100), 'a tile covering the image is copied as is');
+  assert.deepEqual(Array.from(crop(Float32Array.from({ length: 4 * 2 * 3 }, (_, i) => i), 4, { x: 1, y: 1, w: 2, h: 1 })), [15, 16, 17, 18, 19, 20]);
+});
+
+test('bilinear resize keeps constants and linear ramps', () => {
+  const ramp = Float32Array.from({ length: 4 * 3 }, (_, i) => Math.floor(i / 3) * 10);
+  const up = resizeBilinear(ramp, 4, 1, 8, 1);
+  const xs = Array.from({ length: 8 }, (_, i) => up[i * 3]);
+  for (let i = 1; i < 8; i++) assert.ok(xs[i] >= xs[i - 1]);
+  assert.equal(xs[0], 0);
+  assert.equal(xs[7], 30);
+});
+
+test('YIQ round trip is exact to float precision', () => {
+  const rgb = Float32Array.from([255, 0, 0, 0, 255, 0, 10, 20, 200, 128, 128, 128]);
+  const back = yiqToRgb(rgbToYiq(rgb));
+  for (let i = 0; i < rgb.length; i++) assert.ok(Math.abs(back[i] - rgb[i]) < 0.05, `${i}: ${back[i]} vs ${rgb[i]}`);
+});
