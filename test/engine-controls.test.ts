@@ -49,7 +49,7 @@ test("preserving colours keeps the content's chroma; plain transfer does not", a
 
 test('two styles blend monotonically with their weights', async () => {
   const a = styleImage('starry_night.jpg'), b = styleImage('pattern.jpg');
-  const outputs = [];
+  const outputs: Uint8Array[] = [];
   for (const wA of [0, 0.5, 1]) {
     const r = await engine.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: a, weight: wA }, { image: b, weight: 1 - wA }], settings: { size: 48, iterations: 30 } });
     outputs.push(r.png);
