@@ -1,0 +1,136 @@
+/**
+ * Figma's side of the host interface: answers the UI's requests (messages.ts) with the figma API
+ * and pushes selection changes. Takes the `figma` object as a parameter so tests can drive it.
+ */
+import { HostError, type PlaceRequest, type SelectionSnapshot } from '../host/host.ts';
+import {
+  CHANNEL, isUiToHost, type HostMethod, type HostMethods, type HostToUi, type RequestMessage,
+} from '../host/messages.ts';
+import type { FigmaApi } from './api.ts';
+import { placeResult } from './place.ts';
+import { exportLayer, exportThumbnail, summarizeSelection } from './selection.ts';
+import { loadSettings, saveSettings } from './settings-store.ts';
+
+export interface MainThreadOptions {
+  /** UI window size in px. */
+  width?: number;
+  height?: number;
+  /** Render small previews of the selected layers for the UI (default true). */
+  thumbnails?: boolean;
+  /** At most this many thumbnails per selection (a huge selection would stall the editor). */
+  maxThumbnails?: number;
+}
+
+function requireString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value === '') throw new HostError('bad_request', `${what} is missing.`);
+  return value;
+}
+
+function requirePlaceRequest(p: Record<string, unknown>): PlaceRequest {
+  const b = p.bounds as Record<string, unknown> | undefined;
+  const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (!b || !num(b.x) || !num(b.y) || !num(b.width) || !num(b.height)) throw new HostError('bad_request', 'The layer position is missing from the result.');
+  if (p.mode !== 'new-layer' && p.mode !== 'replace') throw new HostError('bad_request', `Unknown output mode ${JSON.stringify(p.mode)}.`);
+  return {
+    sourceId: requireString(p.sourceId, 'The source layer id'),
+    sourceName: typeof p.sourceName === 'string' ? p.sourceName : 'Layer',
+    bounds: { x: b.x as number, y: b.y as number, width: b.width as number, height: b.height as number },
+    png: p.png as Uint8Array,
+    mode: p.mode,
+    styleName: typeof p.styleName === 'string' ? p.styleName : '',
+  };
+}
+
+export class FigmaMainThread {
+  private readonly figma: FigmaApi;
+  private readonly options: Required<MainThreadOptions>;
+  private seq = 0;
+  private uiReady = false;
+
+  constructor(figma: FigmaApi, options: MainThreadOptions = {}) {
+    this.figma = figma;
+    this.options = { width: 360, height: 640, thumbnails: true, maxThumbnails: 24, ...options };
+  }
+
+  /** Opens the UI and starts listening. `html` is Figma's `__html__` (the bundled ui.html). */
+  start(html: string): void {
+    this.figma.showUI(html, { width: this.options.width, height: this.options.height, themeColors: true, title: 'Stylize' });
+    this.figma.ui.onmessage = (message: unknown) => { void this.handleMessage(message); };
+    this.figma.on('selectionchange', () => this.selectionChanged());
+  }
+
+  snapshot(): SelectionSnapshot {
+    return { seq: this.seq, layers: summarizeSelection(this.figma) };
+  }
+
+  private post(message: HostToUi): void {
+    try {
+      this.figma.ui.postMessage(message);
+    } catch {
+      // The UI is gone (plugin closing); nobody is left to tell.
+    }
+  }
+
+  selectionChanged(): void {
+    this.seq++;
+    if (!this.uiReady) return;
+    this.post({ channel: CHANNEL, kind: 'selection', selection: this.snapshot() });
+    if (this.options.thumbnails) void this.sendThumbnails(this.seq);
+  }
+
+  /** Renders previews one by one, then sends the selection again with them (unless it changed meanwhile). */
+  private async sendThumbnails(seq: number): Promise<void> {
+    const nodes = this.figma.currentPage.selection.slice();
+    const snapshot = this.snapshot();
+    let any = false;
+    for (let i = 0; i < Math.min(nodes.length, this.options.maxThumbnails); i++) {
+      const thumb = await exportThumbnail(nodes[i]);
+      if (seq !== this.seq) return;
+      if (thumb) {
+        snapshot.layers[i].thumbnail = thumb;
+        any = true;
+      }
+    }
+    if (any && seq === this.seq) this.post({ channel: CHANNEL, kind: 'selection', selection: snapshot });
+  }
+
+  async handleMessage(message: unknown): Promise<void> {
+    if (!isUiToHost(message)) return; // not ours
+    if (message.kind === 'ready') {
+      this.uiReady = true;
+      this.selectionChanged();
+      return;
+    }
+    try {
+      const result = await this.dispatch(message);
+      this.post({ channel: CHANNEL, kind: 'reply', id: message.id, ok: true, result });
+    } catch (err) {
+      const error = err instanceof HostError
+        ? { code: err.code, message: err.message }
+        : { code: 'internal' as const, message: `Something went wrong in the plugin: ${err instanceof Error ? err.message : String(err)}` };
+      this.post({ channel: CHANNEL, kind: 'reply', id: message.id, ok: false, error });
+    }
+  }
+
+  private async dispatch(request: RequestMessage): Promise<HostMethods[HostMethod]['result']> {
+    const p = request.params as Record<string, unknown>;
+    switch (request.method) {
+      case 'getSelection':
+        return this.snapshot();
+      case 'exportLayer':
+        return exportLayer(this.figma, requireString(p.id, 'The layer id'), Number(p.maxSide));
+      case 'placeResult':
+        return placeResult(this.figma, requirePlaceRequest(p));
+      case 'loadSettings':
+        return loadSettings(this.figma);
+      case 'saveSettings':
+        return saveSettings(this.figma, p.settings);
+      case 'notify':
+        this.figma.notify(String(p.message ?? ''), { error: p.error === true });
+        return null;
+      case 'close':
+        this.figma.closePlugin();
+        return null;
+    }
+  }
+}

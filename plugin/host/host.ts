@@ -1,0 +1,117 @@
+/**
+ * The one interface between the plugin UI and the editor it runs in. The UI (plugin/ui/) only
+ * ever talks to a Host; Figma's implementation lives behind postMessage (plugin/figma/main.ts
+ * plus plugin/host/post-message-host.ts), a Photopea host can implement it directly.
+ * Pure TypeScript: no DOM, no editor API.
+ */
+import type { OutputMode, PluginSettings } from './settings.ts';
+
+/** A rectangle in the editor's canvas units (absolute, page coordinates). */
+export interface Bounds {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** One selected layer, as the UI lists it. Cheap to compute: no full-size pixels. */
+export interface LayerSummary {
+  id: string;
+  name: string;
+  /** The editor's node type, e.g. "RECTANGLE", "FRAME" (for display only). */
+  type: string;
+  width: number;
+  height: number;
+  /** Why this layer cannot be stylized (hidden, no area, cannot be exported); absent when it can. */
+  problem?: string;
+  /** Whether "replace" can put the result into this layer's own fills. */
+  canReplace: boolean;
+  /** When canReplace is false: why, and that the result will land as a new layer instead. */
+  replaceNote?: string;
+  /** Small PNG preview (long side at most THUMBNAIL_SIDE px); absent while loading or when export failed. */
+  thumbnail?: Uint8Array;
+}
+
+export const THUMBNAIL_SIDE = 96;
+
+export interface SelectionSnapshot {
+  /** Increases with every change, so a late answer about an old selection can be recognised. */
+  seq: number;
+  layers: LayerSummary[];
+}
+
+/** A layer's pixels as exported for a job. */
+export interface LayerPixels {
+  id: string;
+  name: string;
+  /** PNG bytes. */
+  png: Uint8Array;
+  /** Pixel size of `png`. */
+  pixelWidth: number;
+  pixelHeight: number;
+  /** Where the layer was when exported; used to place the result even if the layer is gone. */
+  bounds: Bounds;
+}
+
+export interface PlaceRequest {
+  sourceId: string;
+  /** The source layer's name at export time (names the new layer if the source is gone). */
+  sourceName: string;
+  /** Where the source was at export time (fallback position if it was deleted meanwhile). */
+  bounds: Bounds;
+  /** The stylized picture, PNG. */
+  png: Uint8Array;
+  mode: OutputMode;
+  /** Shown in the new layer's name, e.g. "Photo · Starry Night". */
+  styleName: string;
+}
+
+export interface PlaceOutcome {
+  /** The layer that now shows the result. */
+  nodeId: string;
+  /** What was actually done; can differ from the request (see note). */
+  mode: OutputMode;
+  /** Set when the request could not be followed exactly, e.g. replace fell back to a new layer. */
+  note?: string;
+}
+
+export type HostErrorCode =
+  | 'not_found'       // the layer no longer exists
+  | 'unsupported'     // the layer cannot be exported / placed
+  | 'too_large'       // over the editor's image size limit
+  | 'export_failed'
+  | 'place_failed'
+  | 'storage_failed'
+  | 'bad_request'     // a malformed message (a bug, not a user error)
+  | 'timeout'         // the host did not answer
+  | 'internal';
+
+/** An error a host method rejects with; `message` is written for a designer. */
+export class HostError extends Error {
+  readonly code: HostErrorCode;
+  constructor(code: HostErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'HostError';
+  }
+}
+
+export interface Host {
+  /** "figma", "figjam", "photopea", ... */
+  readonly kind: string;
+  /** The current selection (with thumbnails where ready). */
+  getSelection(): Promise<SelectionSnapshot>;
+  /** Called on every selection change, and again when thumbnails arrive. Returns an unsubscribe. */
+  onSelectionChange(listener: (selection: SelectionSnapshot) => void): () => void;
+  /** Exports one layer as PNG with its long side at most maxSide px (and within the editor's limits). */
+  exportLayer(id: string, maxSide: number): Promise<LayerPixels>;
+  /** Puts a result into the document as one undo step; never destroys the source. */
+  placeResult(request: PlaceRequest): Promise<PlaceOutcome>;
+  loadSettings(): Promise<PluginSettings>;
+  /** Validates and stores; resolves with what was stored. */
+  saveSettings(settings: PluginSettings): Promise<PluginSettings>;
+  /** A short message in the editor's own toast, if it has one. */
+  notify(message: string, options?: { error?: boolean }): void;
+  /** Closes the plugin window. */
+  close(): void;
+}

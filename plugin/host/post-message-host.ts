@@ -1,0 +1,161 @@
+/**
+ * The UI side of a host that lives across postMessage (Figma's main thread): implements Host by
+ * sending typed requests (messages.ts) and resolving them from the replies.
+ * No DOM types: the window is described structurally, so this compiles for every target.
+ */
+import {
+  HostError, type Host, type LayerPixels, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
+} from './host.ts';
+import {
+  CHANNEL, isHostToUi, type HostMethod, type HostMethods, type RequestMessage, type UiToHost,
+} from './messages.ts';
+import type { PluginSettings } from './settings.ts';
+
+/** A bidirectional message pipe to the host. */
+export interface HostPort {
+  post(message: UiToHost): void;
+  /** Delivers every incoming payload (already unwrapped); returns an unsubscribe. */
+  listen(handler: (payload: unknown) => void): () => void;
+}
+
+interface MessageEventLike { data: unknown }
+interface WindowLike {
+  parent: { postMessage(message: unknown, targetOrigin: string): void };
+  addEventListener(type: 'message', handler: (event: MessageEventLike) => void): void;
+  removeEventListener(type: 'message', handler: (event: MessageEventLike) => void): void;
+}
+
+/**
+ * Figma's UI iframe convention: send `parent.postMessage({ pluginMessage }, '*')`, receive
+ * `event.data.pluginMessage`. Messages are not filtered by `event.source` (Figma does not promise
+ * which of its frames posts them); the channel tag in every message (isHostToUi) filters instead.
+ */
+export function figmaWindowPort(win: WindowLike): HostPort {
+  return {
+    post(message) {
+      // Figma's parent is on another origin (the iframe's is null), so '*' is the only target that works.
+      win.parent.postMessage({ pluginMessage: message }, '*');
+    },
+    listen(handler) {
+      const onMessage = (event: MessageEventLike) => {
+        const data = event.data as { pluginMessage?: unknown } | null;
+        if (data && typeof data === 'object' && 'pluginMessage' in data) handler(data.pluginMessage);
+      };
+      win.addEventListener('message', onMessage);
+      return () => win.removeEventListener('message', onMessage);
+    },
+  };
+}
+
+/** How long each request may take before the UI gives up on the host (ms). */
+const TIMEOUTS: Record<HostMethod, number> = {
+  getSelection: 30_000,
+  exportLayer: 120_000, // a large frame can take a while to render
+  placeResult: 60_000,
+  loadSettings: 10_000,
+  saveSettings: 10_000,
+  notify: 10_000,
+  close: 10_000,
+};
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class PostMessageHost implements Host {
+  readonly kind: string;
+  private readonly port: HostPort;
+  private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Set<(selection: SelectionSnapshot) => void>();
+  private nextId = 1;
+  private lastSelection: SelectionSnapshot | null = null;
+  private readonly unlisten: () => void;
+
+  constructor(port: HostPort, kind = 'figma') {
+    this.port = port;
+    this.kind = kind;
+    this.unlisten = port.listen((payload) => this.receive(payload));
+    port.post({ channel: CHANNEL, kind: 'ready' });
+  }
+
+  private receive(payload: unknown): void {
+    if (!isHostToUi(payload)) return;
+    if (payload.kind === 'selection') {
+      if (this.lastSelection && payload.selection.seq < this.lastSelection.seq) return; // stale
+      this.lastSelection = payload.selection;
+      for (const listener of this.listeners) listener(payload.selection);
+      return;
+    }
+    const pending = this.pending.get(payload.id);
+    if (!pending) return;
+    this.pending.delete(payload.id);
+    clearTimeout(pending.timer);
+    if (payload.ok) pending.resolve(payload.result);
+    else pending.reject(new HostError(payload.error.code, payload.error.message));
+  }
+
+  private request<M extends HostMethod>(method: M, params: HostMethods[M]['params']): Promise<HostMethods[M]['result']> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new HostError('timeout', `The editor did not answer in time (${method}). Close and reopen the plugin.`));
+      }, TIMEOUTS[method]);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.port.post({ channel: CHANNEL, kind: 'request', id, method, params } as RequestMessage);
+    });
+  }
+
+  async getSelection(): Promise<SelectionSnapshot> {
+    const selection = await this.request('getSelection', {});
+    if (!this.lastSelection || selection.seq >= this.lastSelection.seq) this.lastSelection = selection;
+    return this.lastSelection;
+  }
+
+  onSelectionChange(listener: (selection: SelectionSnapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  exportLayer(id: string, maxSide: number): Promise<LayerPixels> {
+    return this.request('exportLayer', { id, maxSide });
+  }
+
+  placeResult(request: PlaceRequest): Promise<PlaceOutcome> {
+    return this.request('placeResult', request);
+  }
+
+  loadSettings(): Promise<PluginSettings> {
+    return this.request('loadSettings', {});
+  }
+
+  saveSettings(settings: PluginSettings): Promise<PluginSettings> {
+    return this.request('saveSettings', { settings });
+  }
+
+  /** Sends a request whose answer nobody waits for (a toast; closing, after which no answer comes). */
+  private fire<M extends HostMethod>(method: M, params: HostMethods[M]['params']): void {
+    this.port.post({ channel: CHANNEL, kind: 'request', id: this.nextId++, method, params } as RequestMessage);
+  }
+
+  notify(message: string, options?: { error?: boolean }): void {
+    this.fire('notify', { message, error: options?.error });
+  }
+
+  close(): void {
+    this.fire('close', {});
+  }
+
+  /** Stops listening and fails every request still waiting. */
+  dispose(): void {
+    this.unlisten();
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new HostError('internal', 'The plugin window was closed.'));
+      this.pending.delete(id);
+    }
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,605 @@
+/**
+ * The plugin window: connection state, selection, style picker, settings, Stylize, live jobs.
+ * Talks to the editor only through a Host and to the companion only through CompanionClient.
+ */
+import type { Host, LayerSummary, SelectionSnapshot } from '../host/host.ts';
+import {
+  DEFAULT_SETTINGS, MAX_IMAGE_SIDE, SettingsError, validateSettings, type OutputMode, type PluginSettings,
+} from '../host/settings.ts';
+import type { StyleInfo } from '../../protocol/messages.ts';
+import { BatchRunner, effectiveOutputSize, type JobView, type StyleChoice } from './batch.ts';
+import { CompanionClient, type ConnectionState } from './companion-client.ts';
+import { explainError, formatDuration, formatSize } from './format.ts';
+import { drawLossChart } from './loss-chart.ts';
+
+type StyleTab = 'library' | 'file' | 'layer';
+
+/** Output sizes offered (long side, px); 128 is a quick draft. */
+const SIZE_CHOICES = [128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096];
+/** A style file bigger than this is refused before upload (the companion's frame limit is usually 64 MB). */
+const MAX_STYLE_FILE_BYTES = 32 * 1024 * 1024;
+
+export interface AppOptions {
+  /** Makes the companion client (tests inject one); default: a real one on 127.0.0.1. */
+  createClient?: (settings: PluginSettings) => CompanionClient;
+}
+
+export class App {
+  private readonly host: Host;
+  private readonly doc: Document;
+  private readonly options: AppOptions;
+  private settings: PluginSettings = { ...DEFAULT_SETTINGS };
+  private client!: CompanionClient;
+  private runner!: BatchRunner;
+  private selection: SelectionSnapshot = { seq: -1, layers: [] };
+  private library: StyleInfo[] = [];
+  private libraryError = '';
+  private readonly libraryThumbs = new Map<string, string>();
+  private tab: StyleTab = 'library';
+  private fileStyle: { name: string; bytes: Uint8Array; url: string } | null = null;
+  private layerStyleId: string | null = null;
+  private showTokenEntry = false;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryTicker: ReturnType<typeof setInterval> | null = null;
+  private readonly urls = new WeakMap<Uint8Array, string>();
+  private readonly jobCards = new Map<number, HTMLElement>();
+  private chartFrame = 0;
+  private readonly dirtyCharts = new Set<number>();
+  private lastJobs: JobView[] = [];
+
+  constructor(host: Host, doc: Document, options: AppOptions = {}) {
+    this.host = host;
+    this.doc = doc;
+    this.options = options;
+  }
+
+  private el<T extends HTMLElement = HTMLElement>(id: string): T {
+    const found = this.doc.getElementById(id);
+    if (!found) throw new Error(`The plugin page is missing #${id}.`);
+    return found as T;
+  }
+
+  private urlFor(png: Uint8Array): string {
+    let url = this.urls.get(png);
+    if (!url) {
+      url = URL.createObjectURL(new Blob([png as unknown as BlobPart], { type: 'image/png' }));
+      this.urls.set(png, url);
+    }
+    return url;
+  }
+
+  async start(): Promise<void> {
+    try {
+      this.settings = await this.host.loadSettings();
+    } catch (err) {
+      this.showGeneralError(`Could not load your settings; using the defaults. ${explainError(err).title}`);
+    }
+    this.client = this.options.createClient?.(this.settings)
+      ?? new CompanionClient({ port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin` });
+    this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
+    this.client.onStateChange((state) => this.onConnection(state));
+    this.client.onThumbnail((name, png) => {
+      this.libraryThumbs.set(name.toLowerCase(), this.urlFor(png));
+      this.renderLibrary();
+    });
+    this.client.onError((err) => this.showGeneralError(explainError(err).title, explainError(err).detail));
+    this.host.onSelectionChange((selection) => {
+      this.selection = selection;
+      this.renderSelection();
+    });
+    this.bind();
+    this.renderSettings();
+    this.renderStyleTabs();
+    this.renderSelection();
+    this.onConnection(this.client.state);
+    this.client.start();
+    try {
+      const selection = await this.host.getSelection();
+      if (selection.seq >= this.selection.seq) this.selection = selection;
+      this.renderSelection();
+    } catch (err) {
+      this.showGeneralError(explainError(err).title, explainError(err).detail);
+    }
+    // Closing the plugin window cancels this window's jobs (the companion also drops them on disconnect).
+    globalThis.addEventListener?.('pagehide', () => this.client.stop());
+  }
+
+  // ---- Connection ------------------------------------------------------------------------------
+
+  private onConnection(state: ConnectionState): void {
+    const conn = this.el('conn');
+    conn.dataset.status = state.status;
+    const text = this.el('conn-text');
+    const offline = this.el('offline');
+    const tokenPanel = this.el('token-panel');
+    offline.hidden = state.status !== 'offline';
+    if (this.retryTicker) clearInterval(this.retryTicker);
+    this.retryTicker = null;
+    switch (state.status) {
+      case 'connecting':
+        text.textContent = state.attempt > 1 ? 'Reconnecting…' : 'Connecting…';
+        break;
+      case 'connected': {
+        const b = state.capabilities.backend;
+        text.textContent = `Connected · ${b.name}`;
+        conn.title = [b.device, b.reason].filter(Boolean).join(' · ');
+        this.showTokenEntry = false;
+        void this.refreshLibrary();
+        this.renderSettings();
+        break;
+      }
+      case 'needs-token':
+        text.textContent = 'Needs token';
+        this.el('token-reason').textContent = state.reason;
+        break;
+      case 'offline': {
+        text.textContent = 'Offline';
+        this.el('offline-reason').textContent = state.reason;
+        this.el('offline-advice').textContent = state.advice;
+        const tick = () => {
+          const left = state.retryAt === null ? null : Math.max(0, state.retryAt - Date.now());
+          this.el('offline-retry').textContent = left === null ? '' : `Retrying in ${Math.ceil(left / 1000)} s.`;
+        };
+        tick();
+        if (state.retryAt !== null) this.retryTicker = setInterval(tick, 500);
+        break;
+      }
+    }
+    tokenPanel.hidden = !(state.status === 'needs-token' || this.showTokenEntry);
+    this.renderAction();
+  }
+
+  private async refreshLibrary(): Promise<void> {
+    try {
+      this.library = await this.client.listStyles(true);
+      this.libraryError = '';
+    } catch (err) {
+      this.library = [];
+      this.libraryError = explainError(err).title;
+    }
+    this.renderLibrary();
+    this.renderAction();
+  }
+
+  // ---- Events ----------------------------------------------------------------------------------
+
+  private bind(): void {
+    this.el('retry-now').addEventListener('click', () => this.client.reconnectNow());
+    this.el('token-save').addEventListener('click', () => this.saveToken());
+    this.el<HTMLInputElement>('token-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') this.saveToken(); });
+    this.el('change-token').addEventListener('click', () => {
+      this.showTokenEntry = true;
+      this.el('token-reason').textContent = 'Paste the token the companion printed when it started (also in ~/.config/stylize/token).';
+      this.el('token-panel').hidden = false;
+      this.el<HTMLInputElement>('token-input').focus();
+    });
+    for (const tab of ['library', 'file', 'layer'] as const) {
+      this.el(`tab-btn-${tab}`).addEventListener('click', () => { this.tab = tab; this.renderStyleTabs(); this.renderSelection(); this.renderAction(); });
+    }
+    this.el<HTMLInputElement>('style-file').addEventListener('change', (e) => void this.pickFile(e.target as HTMLInputElement));
+    this.el('save-style').addEventListener('click', () => void this.saveFileToLibrary());
+    const form = ['set-strength', 'set-iterations', 'set-size', 'set-optimizer', 'set-port'];
+    for (const id of form) this.el(id).addEventListener('change', () => this.readSettingsForm());
+    this.el<HTMLInputElement>('set-strength').addEventListener('input', (e) => {
+      this.el('strength-value').textContent = (e.target as HTMLInputElement).value;
+    });
+    for (const radio of Array.from(this.doc.querySelectorAll<HTMLInputElement>('input[name="mode"]'))) {
+      radio.addEventListener('change', () => this.readSettingsForm());
+    }
+    this.el('stylize').addEventListener('click', () => void this.stylize());
+    this.el('jobs').addEventListener('click', (e) => {
+      const target = e.target as HTMLElement;
+      const card = target.closest<HTMLElement>('[data-job]');
+      if (target.closest('.cancel') && card) this.runner.cancel(Number(card.dataset.job));
+      if (target.closest('.clear')) this.runner.clearFinished();
+    });
+  }
+
+  private saveToken(): void {
+    const token = this.el<HTMLInputElement>('token-input').value.trim();
+    if (!token) {
+      this.el('token-reason').textContent = 'The token is empty. Paste the token the companion printed when it started.';
+      return;
+    }
+    this.el<HTMLInputElement>('token-input').value = '';
+    this.showTokenEntry = false;
+    this.applySettings({ ...this.settings, token });
+  }
+
+  private readSettingsForm(): void {
+    const mode = this.doc.querySelector<HTMLInputElement>('input[name="mode"]:checked')?.value as OutputMode | undefined;
+    const n = (id: string) => Number(this.el<HTMLInputElement>(id).value);
+    try {
+      const next = validateSettings({
+        strength: n('set-strength'),
+        iterations: n('set-iterations'),
+        outputSize: n('set-size'),
+        optimizer: this.el<HTMLSelectElement>('set-optimizer').value as PluginSettings['optimizer'],
+        port: n('set-port'),
+        ...(mode && { outputMode: mode }),
+      }, this.settings);
+      this.el('settings-error').hidden = true;
+      this.applySettings(next);
+    } catch (err) {
+      const box = this.el('settings-error');
+      box.textContent = err instanceof SettingsError ? err.message : String(err);
+      box.hidden = false;
+    }
+  }
+
+  /** Takes new settings: saves them (debounced) and reconnects if port or token changed. */
+  private applySettings(next: PluginSettings): void {
+    const reconnect = next.port !== this.settings.port || next.token !== this.settings.token;
+    this.settings = next;
+    if (reconnect) this.client.configure({ port: next.port, token: next.token });
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => {
+      this.host.saveSettings(this.settings).catch((err) => this.showGeneralError(`Your settings were not saved. ${explainError(err).title}`));
+    }, 250);
+    this.renderSettings();
+    this.renderLibrary();
+    this.renderSelection();
+    this.renderAction();
+  }
+
+  private async pickFile(input: HTMLInputElement): Promise<void> {
+    const file = input.files?.[0];
+    const error = this.el('file-error');
+    error.hidden = true;
+    if (!file) return;
+    if (!/^image\/(png|jpeg|webp)$/.test(file.type)) {
+      error.textContent = `“${file.name}” is not a PNG, JPEG or WebP image. Choose one of those.`;
+      error.hidden = false;
+      return;
+    }
+    if (file.size > MAX_STYLE_FILE_BYTES) {
+      error.textContent = `“${file.name}” is ${(file.size / 1048576).toFixed(0)} MB; choose an image under ${MAX_STYLE_FILE_BYTES / 1048576} MB.`;
+      error.hidden = false;
+      return;
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    if (this.fileStyle) URL.revokeObjectURL(this.fileStyle.url);
+    this.fileStyle = { name: file.name, bytes, url: URL.createObjectURL(new Blob([bytes as unknown as BlobPart], { type: file.type })) };
+    this.renderStyleTabs();
+    this.renderAction();
+  }
+
+  private async saveFileToLibrary(): Promise<void> {
+    if (!this.fileStyle) return;
+    const error = this.el('file-error');
+    const name = this.fileStyle.name.replace(/\.[a-z0-9]+$/i, '').replace(/[^A-Za-z0-9 _.-]+/g, ' ').trim().slice(0, 60).replace(/[. ]+$/, '') || 'Style';
+    try {
+      const style = await this.client.saveStyle(name, this.fileStyle.bytes);
+      error.hidden = true;
+      this.settings = { ...this.settings, lastStyleId: style.name };
+      await this.refreshLibrary();
+      this.host.notify(`Added “${style.name}” to the style library`);
+    } catch (err) {
+      const e = explainError(err);
+      error.textContent = e.detail ? `${e.title} ${e.detail}` : e.title;
+      error.hidden = false;
+    }
+  }
+
+  // ---- Style -----------------------------------------------------------------------------------
+
+  private currentStyle(): StyleChoice | null {
+    if (this.tab === 'library') {
+      const s = this.library.find((x) => x.name === this.settings.lastStyleId);
+      return s ? { kind: 'library', name: s.name } : null;
+    }
+    if (this.tab === 'file') return this.fileStyle ? { kind: 'file', name: this.fileStyle.name, bytes: this.fileStyle.bytes } : null;
+    const layer = this.selection.layers.find((l) => l.id === this.layerStyleId && !l.problem);
+    return layer ? { kind: 'layer', layerId: layer.id, name: layer.name } : null;
+  }
+
+  private contentLayers(): LayerSummary[] {
+    return this.selection.layers.filter((l) => !l.problem && !(this.tab === 'layer' && l.id === this.layerStyleId));
+  }
+
+  private renderStyleTabs(): void {
+    for (const tab of ['library', 'file', 'layer'] as const) {
+      this.el(`tab-btn-${tab}`).setAttribute('aria-selected', String(tab === this.tab));
+      this.el(`tab-${tab}`).hidden = tab !== this.tab;
+    }
+    const preview = this.el('file-preview');
+    preview.hidden = !this.fileStyle;
+    if (this.fileStyle) {
+      this.el<HTMLImageElement>('file-thumb').src = this.fileStyle.url;
+      this.el('file-name').textContent = this.fileStyle.name;
+      this.el('save-style').hidden = this.client?.state.status !== 'connected';
+    }
+    this.renderLibrary();
+  }
+
+  private renderLibrary(): void {
+    const grid = this.el('style-grid');
+    const empty = this.el('library-empty');
+    grid.replaceChildren();
+    if (this.client?.state.status !== 'connected') {
+      empty.textContent = 'The library appears once the companion is connected.';
+      empty.hidden = false;
+      return;
+    }
+    if (this.libraryError || this.library.length === 0) {
+      empty.textContent = this.libraryError || 'The companion’s style library is empty. Use an image file (and “Add to library”), or a layer.';
+      empty.hidden = false;
+      return;
+    }
+    empty.hidden = true;
+    for (const style of this.library) {
+      const card = this.doc.createElement('button');
+      card.type = 'button';
+      card.className = 'style-card';
+      card.setAttribute('role', 'option');
+      card.dataset.style = style.name;
+      card.title = `${style.name} (${formatSize(style.width, style.height)})`;
+      card.setAttribute('aria-selected', String(style.name === this.settings.lastStyleId));
+      const url = this.libraryThumbs.get(style.name.toLowerCase());
+      const img = this.doc.createElement(url ? 'img' : 'div');
+      if (img instanceof HTMLImageElement && url) { img.src = url; img.alt = ''; } else img.className = 'ph';
+      const label = this.doc.createElement('span');
+      label.textContent = style.name;
+      card.append(img, label);
+      card.addEventListener('click', () => this.applySettings({ ...this.settings, lastStyleId: style.name }));
+      grid.append(card);
+    }
+  }
+
+  // ---- Selection -------------------------------------------------------------------------------
+
+  private layerRow(layer: LayerSummary, choosing: boolean): HTMLLIElement {
+    const li = this.doc.createElement('li');
+    li.className = 'layer';
+    li.dataset.layer = layer.id;
+    const thumb = this.doc.createElement(layer.thumbnail ? 'img' : 'div');
+    if (thumb instanceof HTMLImageElement && layer.thumbnail) { thumb.src = this.urlFor(layer.thumbnail); thumb.alt = ''; } else thumb.className = 'ph';
+    const meta = this.doc.createElement('div');
+    meta.className = 'meta';
+    const name = this.doc.createElement('div');
+    name.className = 'name';
+    name.textContent = layer.name;
+    const sub = this.doc.createElement('div');
+    sub.className = 'sub';
+    sub.textContent = `${formatSize(layer.width, layer.height)} · ${layer.type.toLowerCase().replace(/_/g, ' ')}`;
+    meta.append(name, sub);
+    if (layer.problem) {
+      const p = this.doc.createElement('div');
+      p.className = 'problem';
+      p.textContent = layer.problem;
+      meta.append(p);
+    } else if (!choosing && this.tab === 'layer' && layer.id === this.layerStyleId) {
+      li.classList.add('is-style');
+      const p = this.doc.createElement('div');
+      p.className = 'sub';
+      p.textContent = 'Used as the style';
+      meta.append(p);
+    } else if (!choosing && this.settings.outputMode === 'replace' && !layer.canReplace && layer.replaceNote) {
+      const p = this.doc.createElement('div');
+      p.className = 'note';
+      p.textContent = layer.replaceNote;
+      meta.append(p);
+    }
+    li.append(thumb, meta);
+    return li;
+  }
+
+  private renderSelection(): void {
+    const layers = this.selection.layers;
+    this.el('selection-empty').hidden = layers.length > 0;
+    this.el('selection-list').replaceChildren(...layers.map((l) => this.layerRow(l, false)));
+    if (this.layerStyleId && !layers.some((l) => l.id === this.layerStyleId)) this.layerStyleId = null;
+    const choose = this.el('style-layer-list');
+    choose.replaceChildren(...layers.filter((l) => !l.problem).map((l) => {
+      const li = this.layerRow(l, true);
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', String(l.id === this.layerStyleId));
+      li.addEventListener('click', () => {
+        this.layerStyleId = this.layerStyleId === l.id ? null : l.id;
+        this.renderSelection();
+      });
+      return li;
+    }));
+    this.renderAction();
+  }
+
+  // ---- Settings --------------------------------------------------------------------------------
+
+  private renderSettings(): void {
+    const s = this.settings;
+    this.el<HTMLInputElement>('set-strength').value = String(s.strength);
+    this.el('strength-value').textContent = String(s.strength);
+    this.el<HTMLInputElement>('set-iterations').value = String(s.iterations);
+    this.el<HTMLSelectElement>('set-optimizer').value = s.optimizer;
+    this.el<HTMLInputElement>('set-port').value = String(s.port);
+    for (const radio of Array.from(this.doc.querySelectorAll<HTMLInputElement>('input[name="mode"]'))) radio.checked = radio.value === s.outputMode;
+    const caps = this.client?.capabilities ?? null;
+    const max = Math.min(MAX_IMAGE_SIDE, caps?.settings.bounds.size?.max ?? MAX_IMAGE_SIDE);
+    const choices = [...new Set([...SIZE_CHOICES.filter((v) => v <= max), s.outputSize])].sort((a, b) => a - b);
+    const select = this.el<HTMLSelectElement>('set-size');
+    select.replaceChildren(...choices.map((v) => {
+      const o = this.doc.createElement('option');
+      o.value = String(v);
+      o.textContent = v > max ? `${v} px (companion allows ${max})` : `${v} px`;
+      return o;
+    }));
+    select.value = String(s.outputSize);
+  }
+
+  // ---- Stylize ---------------------------------------------------------------------------------
+
+  /** Why Stylize cannot run now, or null when it can. */
+  private blocker(): string | null {
+    const state = this.client?.state;
+    if (!state || state.status !== 'connected') {
+      return state?.status === 'needs-token' ? 'Paste the companion’s token above first.' : 'Waiting for the companion (see above).';
+    }
+    if (this.runner.running) return 'Working… you can cancel below.';
+    if (this.selection.layers.length === 0) return 'Select one or more layers on the canvas.';
+    const content = this.contentLayers();
+    const style = this.currentStyle();
+    if (content.length === 0) {
+      const problem = this.selection.layers.find((l) => l.problem)?.problem;
+      if (this.tab === 'layer' && this.layerStyleId) return 'Also select the layers to stylize (the style layer itself is not stylized).';
+      return problem ?? 'None of the selected layers can be stylized.';
+    }
+    if (!style) {
+      if (this.tab === 'library') return this.library.length ? 'Pick a style from the library.' : 'The library is empty: choose an image file or a layer as the style.';
+      if (this.tab === 'file') return 'Choose an image file as the style.';
+      return 'Pick the selected layer to use as the style.';
+    }
+    return null;
+  }
+
+  private renderAction(): void {
+    if (!this.runner) return;
+    const button = this.el<HTMLButtonElement>('stylize');
+    const why = this.blocker();
+    button.disabled = why !== null;
+    const n = this.contentLayers().length;
+    button.textContent = n > 1 ? `Stylize ${n} layers` : 'Stylize';
+    const hint = this.el('stylize-hint');
+    if (why) hint.textContent = why;
+    else {
+      const size = effectiveOutputSize(this.settings, this.client.capabilities);
+      hint.textContent = `${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? 'replaces the fill' : 'adds a new layer'}`;
+    }
+  }
+
+  private async stylize(): Promise<void> {
+    if (this.blocker()) return;
+    const style = this.currentStyle();
+    if (!style) return;
+    this.el('general-error').hidden = true;
+    const run = this.runner.run(this.contentLayers(), style, this.settings);
+    this.renderAction();
+    // Bring the new job's progress into view (the window is small).
+    const cards = this.el('jobs').querySelectorAll('.job');
+    cards[cards.length - 1]?.scrollIntoView?.({ block: 'nearest' });
+    await run;
+    this.renderAction();
+    const jobs = this.runner.views;
+    const done = jobs.filter((j) => j.phase === 'done').length;
+    if (done > 0) this.host.notify(done === 1 ? 'Stylize: 1 layer done' : `Stylize: ${done} layers done`);
+  }
+
+  // ---- Jobs ------------------------------------------------------------------------------------
+
+  private statusText(job: JobView): string {
+    switch (job.phase) {
+      case 'exporting': return 'Reading the layer…';
+      case 'sending': return 'Sending to the companion…';
+      case 'queued': return job.position === 1 ? 'Waiting: 1 job ahead' : `Waiting: ${job.position} jobs ahead`;
+      case 'running': {
+        const eta = job.iteration > 0 && job.etaMs !== null ? ` · about ${formatDuration(job.etaMs)} left` : '';
+        return job.iteration > 0 ? `Iteration ${job.iteration} / ${job.iterations}${eta}` : 'Starting…';
+      }
+      case 'placing': return 'Adding the result to the file…';
+      case 'done':
+        return `${job.outcome?.mode === 'replace' ? 'Replaced the layer’s fill' : 'Added as a new layer'} · ${formatDuration(job.elapsedMs)}`;
+      case 'cancelled': return 'Cancelled';
+      case 'failed': return job.error?.title ?? 'Failed';
+    }
+  }
+
+  private jobCard(job: JobView): HTMLElement {
+    let card = this.jobCards.get(job.id);
+    if (card) return card;
+    card = this.doc.createElement('article');
+    card.className = 'job';
+    card.dataset.job = String(job.id);
+    card.innerHTML = `
+      <div class="job-head">
+        <img class="preview" alt="">
+        <div class="meta"><div class="job-name"></div><div class="job-status" role="status"></div></div>
+        <button type="button" class="cancel secondary">Cancel</button>
+      </div>
+      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"><div class="progress-fill"></div></div>
+      <div class="strip"></div>
+      <canvas class="chart" height="56"></canvas>
+      <div class="legend"><span class="content"><i></i>content</span><span class="style"><i></i>style</span><span class="total"><i></i>total</span></div>
+      <p class="job-detail" hidden></p>`;
+    card.querySelector('.job-name')!.textContent = `${job.layerName} · ${job.styleName}`;
+    this.jobCards.set(job.id, card);
+    return card;
+  }
+
+  private renderJobs(jobs: JobView[]): void {
+    this.lastJobs = jobs;
+    const list = this.el('jobs');
+    const cards: HTMLElement[] = [];
+    for (const job of jobs) {
+      const card = this.jobCard(job);
+      card.dataset.phase = job.phase;
+      const final = job.phase === 'done' || job.phase === 'cancelled' || job.phase === 'failed';
+      card.querySelector<HTMLElement>('.job-status')!.textContent = this.statusText(job);
+      (card.querySelector('.cancel') as HTMLButtonElement).hidden = final || job.phase === 'placing';
+      const pct = job.phase === 'done' ? 100 : job.iterations > 0 ? Math.round((job.iteration / job.iterations) * 100) : 0;
+      const bar = card.querySelector<HTMLElement>('.progress')!;
+      bar.setAttribute('aria-valuenow', String(pct));
+      bar.querySelector<HTMLElement>('.progress-fill')!.style.width = `${pct}%`;
+      const latest = job.previews[job.previews.length - 1];
+      const img = card.querySelector<HTMLImageElement>('.preview')!;
+      if (latest) {
+        const url = this.urlFor(latest.png);
+        if (img.src !== url) img.src = url;
+        img.dataset.iteration = String(latest.iteration);
+      }
+      const strip = card.querySelector<HTMLElement>('.strip')!;
+      const earlier = job.previews.slice(0, -1);
+      const lastEarlier = String(earlier[earlier.length - 1]?.iteration ?? '');
+      if (strip.childElementCount !== earlier.length || strip.dataset.last !== lastEarlier) {
+        strip.replaceChildren(...earlier.map((p) => {
+          const t = this.doc.createElement('img');
+          t.src = this.urlFor(p.png);
+          t.alt = `Iteration ${p.iteration}`;
+          t.title = `Iteration ${p.iteration}`;
+          return t;
+        }));
+        strip.dataset.last = lastEarlier;
+      }
+      const detail = card.querySelector<HTMLElement>('.job-detail')!;
+      const detailText = job.error?.detail ?? job.outcome?.note ?? '';
+      detail.textContent = detailText;
+      detail.hidden = !detailText;
+      const chart = card.querySelector<HTMLCanvasElement>('.chart')!;
+      chart.dataset.points = String(job.losses.length);
+      if (chart.dataset.drawn !== String(job.losses.length)) this.dirtyCharts.add(job.id);
+      cards.push(card);
+    }
+    if (jobs.some((j) => j.phase === 'done' || j.phase === 'cancelled' || j.phase === 'failed')) {
+      const clear = this.doc.createElement('button');
+      clear.type = 'button';
+      clear.className = 'clear link';
+      clear.textContent = 'Clear finished';
+      cards.push(clear);
+    }
+    list.replaceChildren(...cards);
+    for (const id of [...this.jobCards.keys()]) if (!jobs.some((j) => j.id === id)) this.jobCards.delete(id);
+    this.scheduleCharts();
+    this.renderAction();
+  }
+
+  /** Charts redraw at most once per frame, however fast progress arrives. */
+  private scheduleCharts(): void {
+    if (this.chartFrame || this.dirtyCharts.size === 0) return;
+    const raf = globalThis.requestAnimationFrame ?? ((f: FrameRequestCallback) => setTimeout(() => f(0), 16));
+    this.chartFrame = raf(() => {
+      this.chartFrame = 0;
+      for (const id of this.dirtyCharts) {
+        const job = this.lastJobs.find((j) => j.id === id);
+        const canvas = this.jobCards.get(id)?.querySelector<HTMLCanvasElement>('.chart');
+        if (!job || !canvas) continue;
+        drawLossChart(canvas, job.losses);
+        canvas.dataset.drawn = String(job.losses.length);
+      }
+      this.dirtyCharts.clear();
+    }) as unknown as number;
+  }
+
+  private showGeneralError(title: string, detail?: string): void {
+    const box = this.el('general-error');
+    box.textContent = detail ? `${title} (${detail})` : title;
+    box.hidden = false;
+  }
+}

@@ -1,0 +1,549 @@
+/**
+ * The UI's connection to the companion daemon: one WebSocket speaking protocol/ (JSON control
+ * messages + binary image frames), pairing with the token, automatic reconnect with backoff, jobs
+ * with progress / previews / result, the style library. Runs in the plugin iframe (browser APIs
+ * only); the WebSocket and fetch constructors can be injected.
+ */
+import type { ErrorCode } from '../../protocol/errors.ts';
+import { CLOSE_CODES } from '../../protocol/errors.ts';
+import { decodeServerFrame, encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
+import {
+  PROTOCOL_VERSION, parseServerMessage,
+  type CapabilitiesMessage, type DoneMessage, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
+} from '../../protocol/messages.ts';
+
+export type ConnectionState =
+  | { status: 'connecting'; attempt: number }
+  | { status: 'connected'; capabilities: CapabilitiesMessage }
+  | { status: 'needs-token'; reason: string }
+  | { status: 'offline'; reason: string; advice: string; retryAt: number | null };
+
+export type ClientErrorCode = ErrorCode | 'connection_lost' | 'not_connected' | 'cancelled' | 'bad_reply';
+
+/** A failure with a stable code; `message` is the companion's own words (the UI adds a designer's version). */
+export class CompanionError extends Error {
+  readonly code: ClientErrorCode;
+  constructor(code: ClientErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'CompanionError';
+  }
+}
+
+export interface JobEvents {
+  onAccepted?(jobId: string, position: number): void;
+  onQueue?(position: number): void;
+  onStarted?(iterations: number): void;
+  onProgress?(progress: ProgressMessage): void;
+  onPreview?(png: Uint8Array, iteration: number, width: number, height: number): void;
+}
+
+export interface JobResult {
+  png: Uint8Array;
+  width: number;
+  height: number;
+  done: DoneMessage;
+}
+
+export interface JobRequest {
+  content: Uint8Array;
+  styles: SubmitStyle[];
+  settings: WireSettings;
+}
+
+interface JobRecord {
+  ref: string;
+  jobId?: string;
+  events: JobEvents;
+  resultPng?: Uint8Array;
+  cancelRequested: boolean;
+  settled: boolean;
+  resolve(result: JobResult): void;
+  reject(error: CompanionError): void;
+}
+
+export interface JobHandle {
+  readonly ref: string;
+  /** Known once the companion accepted the job. */
+  readonly jobId: string | undefined;
+  readonly result: Promise<JobResult>;
+  /** Asks the companion to stop; `result` then rejects with code "cancelled". */
+  cancel(): void;
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+}
+
+export interface CompanionClientOptions {
+  port: number;
+  token: string;
+  /** Default 127.0.0.1 (the companion listens on loopback). */
+  host?: string;
+  /** Shown in the companion's log. */
+  clientName?: string;
+  WebSocket?: typeof WebSocket;
+  fetch?: typeof fetch;
+  backoff?: Partial<BackoffOptions>;
+}
+
+type Listener<T> = (value: T) => void;
+
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 10_000, factor: 2 };
+const START_HINT = 'Start it: open a terminal in the Stylize folder and run “npm start”. The plugin reconnects by itself.';
+
+function copy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes); // frames are views into one buffer; keep only what we need
+}
+
+export class CompanionClient {
+  private opts: Required<Omit<CompanionClientOptions, 'backoff'>> & { backoff: BackoffOptions };
+  private ws: WebSocket | null = null;
+  private _state: ConnectionState = { status: 'offline', reason: 'Not started.', advice: '', retryAt: null };
+  private readonly stateListeners = new Set<Listener<ConnectionState>>();
+  private readonly thumbListeners = new Set<(name: string, png: Uint8Array) => void>();
+  private readonly errorListeners = new Set<Listener<CompanionError>>();
+  private readonly jobsByRef = new Map<string, JobRecord>();
+  private readonly jobsById = new Map<string, JobRecord>();
+  private pendingStyles: { resolve(styles: StyleInfo[]): void; reject(e: CompanionError): void }[] = [];
+  private readonly pendingSaves = new Map<string, { resolve(style: StyleInfo): void; reject(e: CompanionError): void }>();
+  private running = false;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private lastError: { code: ErrorCode; message: string } | null = null;
+  private shutdownNote: string | null = null;
+  private wasConnected = false;
+  private refCounter = 0;
+
+  constructor(options: CompanionClientOptions) {
+    const g = globalThis as unknown as { WebSocket: typeof WebSocket; fetch: typeof fetch };
+    this.opts = {
+      host: '127.0.0.1',
+      clientName: 'stylize-plugin',
+      WebSocket: g.WebSocket,
+      fetch: g.fetch?.bind(globalThis),
+      ...options,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+    };
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get capabilities(): CapabilitiesMessage | null {
+    return this._state.status === 'connected' ? this._state.capabilities : null;
+  }
+
+  get url(): string {
+    return `ws://${this.opts.host}:${this.opts.port}/`;
+  }
+
+  onStateChange(listener: Listener<ConnectionState>): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  /** Style thumbnails as they stream in after listStyles(). */
+  onThumbnail(listener: (name: string, png: Uint8Array) => void): () => void {
+    this.thumbListeners.add(listener);
+    return () => this.thumbListeners.delete(listener);
+  }
+
+  /** Errors not tied to a request (the companion's general complaints). */
+  onError(listener: Listener<CompanionError>): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
+  }
+
+  private setState(state: ConnectionState): void {
+    this._state = state;
+    for (const l of this.stateListeners) l(state);
+  }
+
+  /** Starts connecting, and keeps reconnecting until stop(). */
+  start(): void {
+    this.running = true;
+    this.connect();
+  }
+
+  /** Closes for good (the plugin is closing): running jobs are cancelled first. */
+  stop(): void {
+    this.running = false;
+    this.clearTimers();
+    this.cancelAll();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= 1) ws.close(CLOSE_CODES.normal, 'plugin closed');
+    this.failAll(new CompanionError('connection_lost', 'The plugin was closed.'));
+  }
+
+  /** New port or token: drop the connection and connect again at once. */
+  configure(changes: { port?: number; token?: string }): void {
+    const changed = (changes.port !== undefined && changes.port !== this.opts.port) || (changes.token !== undefined && changes.token !== this.opts.token);
+    if (changes.port !== undefined) this.opts.port = changes.port;
+    if (changes.token !== undefined) this.opts.token = changes.token;
+    if (changed && this.running) this.reconnectNow();
+  }
+
+  /** Skips the backoff wait (the "Retry now" button). */
+  reconnectNow(): void {
+    this.attempt = 0;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= 1) ws.close(CLOSE_CODES.normal, 'reconnecting');
+    this.failAll(new CompanionError('connection_lost', 'The connection was restarted.'));
+    this.clearTimers();
+    if (this.running) this.connect();
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.retryTimer = null;
+    this.pingTimer = null;
+  }
+
+  private connect(): void {
+    if (!this.running) return;
+    if (!this.opts.token.trim()) {
+      this.setState({ status: 'needs-token', reason: 'Paste the pairing token the companion printed when it started.' });
+      return;
+    }
+    this.attempt++;
+    this.lastError = null;
+    this.shutdownNote = null;
+    this.setState({ status: 'connecting', attempt: this.attempt });
+    let ws: WebSocket;
+    try {
+      ws = new this.opts.WebSocket(this.url);
+    } catch (err) {
+      this.goOffline(`Could not open ${this.url}: ${(err as Error).message}.`, 'Check the port in Settings.', true);
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, client: this.opts.clientName }));
+    };
+    ws.onmessage = (event: MessageEvent) => {
+      if (this.ws !== ws) return;
+      try {
+        if (typeof event.data === 'string') this.handleText(parseServerMessage(event.data));
+        else this.handleBinary(new Uint8Array(event.data as ArrayBuffer));
+      } catch (err) {
+        this.emitError(new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${(err as Error).message}`));
+      }
+    };
+    ws.onclose = (event: CloseEvent) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      void this.onClosed(event.code, event.reason);
+    };
+    ws.onerror = () => { /* onclose follows with the details we can get */ };
+  }
+
+  private async onClosed(code: number, reason: string): Promise<void> {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    const connectedBefore = this._state.status === 'connected';
+    this.failAll(new CompanionError('connection_lost', connectedBefore
+      ? 'The connection to the companion was lost during the job.'
+      : 'The companion closed the connection.'));
+    if (!this.running) return;
+    const err = this.lastError;
+    if (code === CLOSE_CODES.authFailed || err?.code === 'bad_token' || err?.code === 'auth_required') {
+      this.setState({
+        status: 'needs-token',
+        reason: err?.code === 'bad_token'
+          ? 'The companion did not accept this token. Copy the token it printed at start-up (it is also in ~/.config/stylize/token) and paste it here.'
+          : err?.message ?? 'The companion needs the pairing token.',
+      });
+      return; // no point retrying the same token
+    }
+    if (code === CLOSE_CODES.idle) {
+      this.attempt = 0;
+      this.connect(); // it only closed because nothing happened for a while
+      return;
+    }
+    if (code === CLOSE_CODES.protocolMismatch) {
+      this.goOffline(err?.message ?? 'The plugin and the companion are different versions.', 'Update both to the same version.', true);
+      return;
+    }
+    if (code === CLOSE_CODES.tryAgainLater) {
+      this.goOffline(err?.message ?? 'The companion has too many connections.', 'Close other plugin windows that use it.', true);
+      return;
+    }
+    if (this.shutdownNote || code === CLOSE_CODES.goingAway) {
+      this.goOffline(`The companion was stopped${this.shutdownNote ? ` (${this.shutdownNote.replace(/\.$/, '')})` : ''}.`, START_HINT, true);
+      return;
+    }
+    if (err) {
+      this.goOffline(err.message, 'The plugin keeps trying to reconnect.', true);
+      return;
+    }
+    // Browsers hide why a WebSocket failed (code 1006); ask /health to tell "not running" from "refused".
+    const probe = await this.probeHealth();
+    if (!this.running || this.ws) return;
+    if (probe.kind === 'down') {
+      this.goOffline(
+        connectedBefore || this.wasConnected
+          ? `Lost the connection: the companion on port ${this.opts.port} is no longer running.`
+          : `The Stylize companion is not running on port ${this.opts.port}.`,
+        `${START_HINT} If it runs on another port, change Port in Settings.`,
+        true,
+      );
+    } else if (probe.kind === 'starting') {
+      this.goOffline('The companion is starting up (loading the model).', 'Wait a moment; the plugin connects by itself.', true);
+    } else if (probe.kind === 'refused') {
+      this.goOffline(`The companion refused the connection: ${probe.message}`, 'See the companion’s terminal for details.', true);
+    } else {
+      this.goOffline(`The companion on port ${this.opts.port} is running but the connection failed (code ${code}${reason ? `, ${reason}` : ''}).`, 'The plugin keeps trying to reconnect.', true);
+    }
+  }
+
+  private async probeHealth(): Promise<{ kind: 'down' | 'starting' | 'up' } | { kind: 'refused'; message: string }> {
+    if (!this.opts.fetch) return { kind: 'down' };
+    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    const timer = setTimeout(() => controller?.abort(), 2000);
+    try {
+      const res = await this.opts.fetch(`http://${this.opts.host}:${this.opts.port}/health`, { signal: controller?.signal, cache: 'no-store' });
+      let body: { status?: string; message?: string } = {};
+      try { body = await res.json(); } catch { /* not JSON: still something answered */ }
+      if (res.status === 403) return { kind: 'refused', message: body.message ?? 'access denied' };
+      if (res.status === 503 || body.status === 'starting') return { kind: 'starting' };
+      return { kind: 'up' };
+    } catch {
+      return { kind: 'down' };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private goOffline(reason: string, advice: string, retry: boolean): void {
+    if (!retry || !this.running) {
+      this.setState({ status: 'offline', reason, advice, retryAt: null });
+      return;
+    }
+    const b = this.opts.backoff;
+    const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, Math.max(0, this.attempt - 1)));
+    const delay = Math.round(base * (0.85 + Math.random() * 0.3)); // jitter: many windows do not retry in lockstep
+    this.setState({ status: 'offline', reason, advice, retryAt: Date.now() + delay });
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.connect(); }, delay);
+  }
+
+  private send(data: string | Uint8Array): void {
+    if (!this.ws || this.ws.readyState !== 1) throw new CompanionError('not_connected', 'Not connected to the companion.');
+    this.ws.send(data);
+  }
+
+  private emitError(err: CompanionError): void {
+    for (const l of this.errorListeners) l(err);
+  }
+
+  private handleText(msg: ServerTextMessage): void {
+    switch (msg.type) {
+      case 'capabilities': {
+        this.attempt = 0;
+        this.wasConnected = true;
+        this.setState({ status: 'connected', capabilities: msg });
+        const idle = msg.limits.idleTimeoutMs;
+        // Stay paired while the window is open: a ping well inside the companion's idle limit.
+        const every = idle > 0 ? Math.max(5_000, Math.min(60_000, idle / 3)) : 60_000;
+        if (this.pingTimer) clearInterval(this.pingTimer);
+        this.pingTimer = setInterval(() => { try { this.send(JSON.stringify({ type: 'ping' })); } catch { /* closing */ } }, every);
+        return;
+      }
+      case 'accepted': {
+        const job = this.jobsByRef.get(msg.ref);
+        if (!job) return;
+        job.jobId = msg.jobId;
+        this.jobsById.set(msg.jobId, job);
+        job.events.onAccepted?.(msg.jobId, msg.position);
+        if (job.cancelRequested) this.sendCancel(job);
+        return;
+      }
+      case 'queue':
+        for (const p of msg.jobs) this.jobsById.get(p.jobId)?.events.onQueue?.(p.position);
+        return;
+      case 'started':
+        this.jobsById.get(msg.jobId)?.events.onStarted?.(msg.iterations);
+        return;
+      case 'progress':
+        this.jobsById.get(msg.jobId)?.events.onProgress?.(msg);
+        return;
+      case 'done': {
+        const job = this.jobsById.get(msg.jobId);
+        if (!job) return;
+        if (!job.resultPng) {
+          this.settle(job, new CompanionError('bad_reply', 'The companion said the job is done but sent no picture.'));
+          return;
+        }
+        this.settle(job, { png: job.resultPng, width: msg.width, height: msg.height, done: msg });
+        return;
+      }
+      case 'cancelled': {
+        const job = this.jobsById.get(msg.jobId);
+        if (job) this.settle(job, new CompanionError('cancelled', msg.reason === 'shutdown' ? 'The companion was stopped.' : 'Cancelled.'));
+        return;
+      }
+      case 'error': {
+        const err = new CompanionError(msg.code, msg.message);
+        const job = (msg.jobId && this.jobsById.get(msg.jobId)) || (msg.ref && this.jobsByRef.get(msg.ref));
+        if (job) {
+          this.settle(job, err);
+          return;
+        }
+        if (msg.ref && this.pendingSaves.has(msg.ref)) {
+          this.pendingSaves.get(msg.ref)!.reject(err);
+          this.pendingSaves.delete(msg.ref);
+          return;
+        }
+        if (msg.code === 'unknown_job') return; // a cancel that crossed the job's end
+        if (msg.fatal || this._state.status !== 'connected') {
+          this.lastError = { code: msg.code, message: msg.message };
+          return;
+        }
+        if (msg.code === 'unknown_style' || msg.code === 'style_library_unavailable') {
+          const pending = this.pendingStyles.shift();
+          if (pending) { pending.reject(err); return; }
+        }
+        this.emitError(err);
+        return;
+      }
+      case 'styles': {
+        const pending = this.pendingStyles.shift();
+        pending?.resolve(msg.styles);
+        return;
+      }
+      case 'style_saved': {
+        const p = this.pendingSaves.get(msg.ref);
+        this.pendingSaves.delete(msg.ref);
+        p?.resolve(msg.style);
+        return;
+      }
+      case 'shutdown':
+        this.shutdownNote = msg.message;
+        return;
+      case 'status':
+      case 'pong':
+        return;
+    }
+  }
+
+  private handleBinary(frame: Uint8Array): void {
+    const { message, payload } = decodeServerFrame(frame);
+    switch (message.type) {
+      case 'preview':
+        this.jobsById.get(message.jobId)?.events.onPreview?.(copy(payload), message.iteration, message.width, message.height);
+        return;
+      case 'result': {
+        const job = this.jobsById.get(message.jobId);
+        if (job) job.resultPng = copy(payload);
+        return;
+      }
+      case 'thumbnail':
+        for (const l of this.thumbListeners) l(message.name, copy(payload));
+        return;
+    }
+  }
+
+  private settle(job: JobRecord, outcome: JobResult | CompanionError): void {
+    if (job.settled) return;
+    job.settled = true;
+    this.jobsByRef.delete(job.ref);
+    if (job.jobId) this.jobsById.delete(job.jobId);
+    if (outcome instanceof CompanionError) job.reject(outcome);
+    else job.resolve(outcome);
+  }
+
+  private failAll(err: CompanionError): void {
+    for (const job of [...this.jobsByRef.values()]) this.settle(job, err);
+    for (const p of this.pendingStyles) p.reject(err);
+    this.pendingStyles = [];
+    for (const p of this.pendingSaves.values()) p.reject(err);
+    this.pendingSaves.clear();
+  }
+
+  private nextRef(prefix: string): string {
+    return `${prefix}-${Date.now().toString(36)}-${(++this.refCounter).toString(36)}`;
+  }
+
+  /** Sends one job. Fails at once (not_connected) when there is no connection. */
+  submit(request: JobRequest, events: JobEvents = {}): JobHandle {
+    const ref = this.nextRef('job');
+    let resolve!: (r: JobResult) => void;
+    let reject!: (e: CompanionError) => void;
+    const result = new Promise<JobResult>((res, rej) => { resolve = res; reject = rej; });
+    result.catch(() => { /* the caller awaits it; this only keeps a late await from counting as unhandled */ });
+    const record: JobRecord = { ref, events, cancelRequested: false, settled: false, resolve, reject };
+    this.jobsByRef.set(ref, record);
+    try {
+      if (this._state.status !== 'connected') throw new CompanionError('not_connected', 'Not connected to the companion.');
+      this.send(encodeSubmit({ ref, content: request.content, styles: request.styles, settings: request.settings }));
+    } catch (err) {
+      this.settle(record, err instanceof CompanionError ? err : new CompanionError('not_connected', (err as Error).message));
+    }
+    return {
+      ref,
+      get jobId() { return record.jobId; },
+      result,
+      cancel: () => {
+        if (record.settled || record.cancelRequested) return;
+        record.cancelRequested = true;
+        if (record.jobId) this.sendCancel(record);
+        // Not accepted yet: the cancel goes out as soon as the job id arrives.
+      },
+    };
+  }
+
+  private sendCancel(job: JobRecord): void {
+    try {
+      this.send(JSON.stringify({ type: 'cancel', jobId: job.jobId }));
+    } catch {
+      this.settle(job, new CompanionError('cancelled', 'Cancelled.'));
+    }
+  }
+
+  /** Cancels every job of this window (the plugin is closing). */
+  cancelAll(): void {
+    for (const job of this.jobsByRef.values()) {
+      job.cancelRequested = true;
+      if (job.jobId) this.sendCancel(job);
+    }
+  }
+
+  get activeJobs(): number {
+    return this.jobsByRef.size;
+  }
+
+  /** The companion's style library; thumbnails follow through onThumbnail. */
+  listStyles(thumbnails = true): Promise<StyleInfo[]> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.send(JSON.stringify({ type: 'list_styles', thumbnails }));
+        this.pendingStyles.push({ resolve, reject });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  /** Stores an image in the companion's style library under `name`. */
+  saveStyle(name: string, image: Uint8Array, overwrite = false): Promise<StyleInfo> {
+    const ref = this.nextRef('style');
+    return new Promise((resolve, reject) => {
+      try {
+        this.send(encodeSaveStyle({ ref, name, overwrite }, image));
+        this.pendingSaves.set(ref, { resolve, reject });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * UI entry for Figma (bundled and inlined into dist/plugin/ui.html). The UI only knows the Host
+ * interface; here it gets Figma's, which speaks postMessage to the main thread.
+ */
+import { PostMessageHost, figmaWindowPort } from '../host/post-message-host.ts';
+import { App } from './app.ts';
+import './styles.css';
+
+const host = new PostMessageHost(figmaWindowPort(window), 'figma');
+new App(host, document).start().catch((err: unknown) => {
+  const box = document.getElementById('general-error');
+  if (box) {
+    box.textContent = `The plugin could not start: ${err instanceof Error ? err.message : String(err)}. Close it and open it again.`;
+    box.hidden = false;
+  }
+});

@@ -1,0 +1,133 @@
+/**
+ * Browser side of the UI test's host page: plays Figma. It runs the real built main thread
+ * (code.js) against the fake `figma`, and shows the real built UI (ui.html) in a sandboxed iframe
+ * (origin "null", as in Figma), bridging Figma's postMessage convention in both directions.
+ * Layers render from real images with a canvas. Bundled by esbuild for the page; test-only.
+ */
+import { FakeFigma, type FakeNode } from './fake-figma.ts';
+
+export interface LayerSpec {
+  name: string;
+  /** URL of the picture this layer shows. */
+  image: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface StartOptions {
+  /** Preloaded figma.clientStorage entries. */
+  storage?: Record<string, unknown>;
+  layers: LayerSpec[];
+}
+
+const bitmaps = new Map<string, Promise<ImageBitmap>>();
+const imageOf = new Map<string, string>();
+const byName = new Map<string, FakeNode>();
+let fake: FakeFigma | null = null;
+let iframe: HTMLIFrameElement | null = null;
+
+function bitmap(url: string): Promise<ImageBitmap> {
+  let b = bitmaps.get(url);
+  if (!b) {
+    b = fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+      return r.blob();
+    }).then((blob) => createImageBitmap(blob));
+    bitmaps.set(url, b);
+  }
+  return b;
+}
+
+async function render(node: FakeNode, width: number, height: number): Promise<Uint8Array> {
+  const url = imageOf.get(node.id);
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d')!;
+  if (url) ctx.drawImage(await bitmap(url), 0, 0, width, height);
+  else { ctx.fillStyle = '#d9d9d9'; ctx.fillRect(0, 0, width, height); }
+  const blob = await canvas.convertToBlob({ type: 'image/png' });
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+function node(name: string): FakeNode {
+  const n = byName.get(name) ?? fake?.currentPage.children?.find((c) => c.name === name);
+  if (!n) throw new Error(`No layer named ${name}`);
+  return n;
+}
+
+async function startPlugin(options: StartOptions): Promise<Record<string, string>> {
+  const [html, code] = await Promise.all([
+    fetch('/ui.html').then((r) => r.text()),
+    fetch('/code.js').then((r) => r.text()),
+  ]);
+  const f = new FakeFigma({ renderer: render });
+  fake = f;
+  for (const [k, v] of Object.entries(options.storage ?? {})) f.storage.set(k, v);
+  const ids: Record<string, string> = {};
+  for (const spec of options.layers) {
+    const n = f.add(f.currentPage, 'RECTANGLE', spec.name, spec);
+    imageOf.set(n.id, spec.image);
+    byName.set(spec.name, n);
+    ids[spec.name] = n.id;
+  }
+  // Figma's side of the window: showUI makes the iframe, postMessage crosses into it.
+  f.showUI = (uiHtml, opts) => {
+    iframe = document.createElement('iframe');
+    iframe.id = 'plugin-ui';
+    iframe.setAttribute('sandbox', 'allow-scripts');
+    iframe.style.cssText = `width:${opts?.width ?? 360}px;height:${opts?.height ?? 640}px;border:1px solid #999;background:#fff`;
+    iframe.srcdoc = uiHtml;
+    document.body.append(iframe);
+    f.shownUi.push({ html: uiHtml, options: opts });
+  };
+  f.ui.deliver = (message) => iframe?.contentWindow?.postMessage({ pluginMessage: message }, '*');
+  window.addEventListener('message', (event) => {
+    if (!iframe || event.source !== iframe.contentWindow) return;
+    const data = event.data as { pluginMessage?: unknown } | null;
+    if (data && typeof data === 'object' && 'pluginMessage' in data) f.ui.receive(data.pluginMessage);
+  });
+  const close = f.closePlugin.bind(f);
+  f.closePlugin = () => {
+    iframe?.remove(); // what Figma does with the plugin window
+    iframe = null;
+    close();
+  };
+  const g = globalThis as unknown as { figma: unknown; __html__: string };
+  g.figma = f.asApi();
+  g.__html__ = html;
+  (0, eval)(code); // the real, built main thread
+  return ids;
+}
+
+const api = {
+  startPlugin,
+  select(...names: string[]): void {
+    fake!.select(...names.map(node));
+  },
+  /** Names of the page's layers, bottom to top. */
+  layerNames(): string[] {
+    return fake!.currentPage.children!.map((c) => c.name);
+  },
+  layer(name: string): { id: string; box: unknown; fills: unknown; index: number } {
+    const n = node(name);
+    return { id: n.id, box: n.absoluteBoundingBox, fills: 'fills' in n ? n.fills : null, index: fake!.currentPage.children!.indexOf(n) };
+  },
+  /** The bytes of the image a layer's IMAGE fill shows. */
+  imageBytes(name: string): number[] {
+    const paint = node(name).fills.find((p) => p.type === 'IMAGE') as { imageHash: string } | undefined;
+    if (!paint) throw new Error(`${name} has no image fill`);
+    return Array.from(fake!.images.get(paint.imageHash)!);
+  },
+  storage(key: string): unknown {
+    return fake!.storage.get(key);
+  },
+  undoSteps(): number {
+    return fake!.journal.steps.length;
+  },
+  closePlugin(): void {
+    fake!.closePlugin();
+  },
+};
+
+(globalThis as unknown as { host: typeof api }).host = api;

@@ -1,0 +1,51 @@
+/** The UI's pure parts: job settings on the wire, the loss chart's geometry, words for errors. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { effectiveOutputSize, styleDisplayName, wireSettings } from '../plugin/ui/batch.ts';
+import { CompanionError } from '../plugin/ui/companion-client.ts';
+import { explainError, formatDuration } from '../plugin/ui/format.ts';
+import { chartPaths } from '../plugin/ui/loss-chart.ts';
+import { HostError } from '../plugin/host/host.ts';
+import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import type { CapabilitiesMessage } from '../protocol/messages.ts';
+
+const caps = (max: number) => ({ settings: { bounds: { size: { min: 16, max } } }, limits: { maxJobsPerClient: 8 } }) as unknown as CapabilitiesMessage;
+
+test('job settings: size within the companion\'s and Figma\'s limits, strength as weights, ~30 previews', () => {
+  assert.equal(effectiveOutputSize({ ...DEFAULT_SETTINGS, outputSize: 4096 }, caps(2048)), 2048);
+  assert.equal(effectiveOutputSize({ ...DEFAULT_SETTINGS, outputSize: 4096 }, caps(8192)), 4096);
+  assert.equal(effectiveOutputSize({ ...DEFAULT_SETTINGS, outputSize: 512 }, null), 512);
+  const w = wireSettings({ ...DEFAULT_SETTINGS, strength: 75, iterations: 300, optimizer: 'lbfgs' }, caps(2048));
+  assert.deepEqual(w, { size: 512, iterations: 300, contentWeight: 0.001, styleWeight: 1, optimizer: 'lbfgs', previewEvery: 10 });
+  assert.equal(wireSettings({ ...DEFAULT_SETTINGS, iterations: 7 }, null).previewEvery, 1);
+  assert.equal(styleDisplayName({ kind: 'file', name: 'my painting.JPEG', bytes: new Uint8Array() }), 'my painting');
+});
+
+test('loss chart: log scale, first iteration at the left edge, larger loss higher up', () => {
+  const pts = [
+    { iteration: 1, content: 100, style: 1e6, total: 1e6 + 1 },
+    { iteration: 11, content: 1000, style: 1e4, total: 1e4 + 10 },
+  ];
+  const p = chartPaths(pts, 100, 50, 0);
+  assert.equal(p.style[0][0], 0);
+  assert.equal(p.style[1][0], 100);
+  assert.ok(Math.abs(p.total[0][1] - 0) < 1e-9, 'largest value at the top');
+  assert.ok(Math.abs(p.content[0][1] - 50) < 1e-9, 'smallest value at the bottom');
+  // 1e4 sits halfway between 1e2 and 1e6 on a log scale.
+  assert.ok(Math.abs(p.style[1][1] - 25) < 0.01, String(p.style[1][1]));
+  assert.deepEqual(chartPaths([], 100, 50).total, []);
+  assert.deepEqual(chartPaths([{ iteration: 1, content: 0, style: NaN, total: -1 }], 100, 50).total, []);
+});
+
+test('errors in a designer\'s words, with the technical detail kept', () => {
+  const e = explainError(new CompanionError('out_of_memory', 'tensor allocation of 2 GB failed'));
+  assert.match(e.title, /ran out of memory.*smaller output size/);
+  assert.equal(e.detail, 'tensor allocation of 2 GB failed');
+  assert.deepEqual(explainError(new CompanionError('cancelled', 'Cancelled.')), { title: 'Cancelled.' });
+  assert.match(explainError(new CompanionError('weights_missing', 'x')).title, /npm run stylize -- weights/);
+  assert.equal(explainError(new HostError('not_found', 'The layer no longer exists.')).title, 'The layer no longer exists.');
+  assert.equal(explainError(new Error('boom')).detail, 'boom');
+  assert.equal(formatDuration(59_400), '59 s');
+  assert.equal(formatDuration(125_000), '2 min 05 s');
+  assert.equal(formatDuration(3_720_000), '1 h 02 min');
+});

@@ -1,0 +1,260 @@
+/**
+ * The plugin end to end in headless Chromium: the built plugin (dist: code.js + ui.html) inside a
+ * host page that plays Figma (test/helpers/plugin-host-page.ts: fake `figma`, the UI in a sandboxed
+ * iframe with origin "null"), connected to the real companion with real weights. Covers pairing
+ * with the token, the style library, Stylize with live progress / previews / loss chart, the result
+ * placed as a layer, cancel, a style taken from another layer with a batch of two, an error in a
+ * designer's words, the companion stopped and restarted, and closing the plugin cancelling its job.
+ * Saves a mid-job screenshot to test/artifacts/plugin-ui-midjob.png.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import http from 'node:http';
+import { mkdir, mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import sharp from 'sharp';
+import type { FrameLocator, Page } from 'playwright-core';
+import { buildPlugin } from '../scripts/build-plugin.ts';
+import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
+import { launchBrowser, type LaunchedBrowser } from './helpers/browser.ts';
+import { Companion, SHARED } from './helpers/plugin-companion.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ARTIFACTS = path.join(here, 'artifacts');
+
+let companion: Companion;
+let browser: LaunchedBrowser;
+let server: http.Server;
+let base: string;
+let buildDir: string;
+let page: Page;
+let ui: FrameLocator;
+const files = new Map<string, { type: string; body: Buffer | string }>();
+
+const LAYERS = [
+  { name: 'Photo', image: '/img/tubingen.png', x: 0, y: 0, width: 200, height: 150 },
+  { name: 'Bridge', image: '/img/golden_gate.png', x: 300, y: 0, width: 160, height: 120 },
+  { name: 'Swatch', image: '/img/the_scream.png', x: 600, y: 0, width: 100, height: 120 },
+];
+
+async function healthRunning(): Promise<boolean> {
+  const h = await (await fetch(`http://127.0.0.1:${companion.port}/health`)).json() as { queue: { running: boolean } };
+  return h.queue.running;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function setNumber(id: string, value: number): Promise<void> {
+  await openSettings();
+  const input = ui.locator(`#${id}`);
+  await input.fill(String(value));
+  await input.press('Tab'); // blur fires "change"
+}
+
+async function openSettings(): Promise<void> {
+  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
+}
+
+async function clearFinished(): Promise<void> {
+  const clear = ui.locator('#jobs .clear');
+  if (await clear.count()) await clear.click();
+}
+
+before(async () => {
+  companion = await Companion.create({ styles: { 'Starry Night': 'starry_night.jpg', Scream: 'the_scream.jpg' } });
+  buildDir = await mkdtemp(path.join(os.tmpdir(), 'stylize-plugin-build-'));
+  const built = await buildPlugin({ outDir: buildDir, typecheck: false });
+  files.set('/code.js', { type: 'text/javascript', body: await readFile(built.codePath) });
+  files.set('/ui.html', { type: 'text/html', body: await readFile(built.uiPath) });
+  const harness = await esbuild.build({
+    entryPoints: [path.join(here, 'helpers', 'plugin-host-page.ts')],
+    bundle: true, format: 'iife', platform: 'browser', target: 'chrome100', write: false, logLevel: 'silent',
+  });
+  files.set('/harness.js', { type: 'text/javascript', body: harness.outputFiles[0].text });
+  files.set('/', { type: 'text/html', body: '<!doctype html><html><body style="margin:0;background:#e5e5e5"><script src="/harness.js"></script></body></html>' });
+  for (const [file, dir] of [['tubingen', 'content'], ['golden_gate', 'content'], ['the_scream', 'style']] as const) {
+    files.set(`/img/${file}.png`, { type: 'image/png', body: await sharp(path.join(SHARED, 'images', dir, `${file}.jpg`)).resize(400, 300, { fit: 'fill' }).png().toBuffer() });
+  }
+  server = http.createServer((req, res) => {
+    const f = files.get(new URL(req.url ?? '/', 'http://x').pathname);
+    if (!f) { res.writeHead(404).end('not found'); return; }
+    res.writeHead(200, { 'content-type': f.type, 'cache-control': 'no-store' }).end(f.body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+  page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
+  await page.goto(base + '/');
+  // First use: the port is known (as if set earlier), the token is not.
+  await page.evaluate((opts) => (globalThis as any).host.startPlugin(opts), { storage: { [SETTINGS_KEY]: { port: companion.port } }, layers: LAYERS });
+  ui = page.frameLocator('#plugin-ui');
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await companion?.dispose();
+  if (buildDir) await rm(buildDir, { recursive: true, force: true });
+});
+
+test('first use: token entry, then connected with the backend name; the UI runs at origin "null"', async () => {
+  await ui.locator('#token-panel').waitFor({ state: 'visible' });
+  assert.equal(await ui.locator('#conn').getAttribute('data-status'), 'needs-token');
+  assert.equal(await ui.locator('#stylize').isDisabled(), true);
+  await ui.locator('#token-input').fill(companion.token);
+  await ui.locator('#token-save').click();
+  await ui.locator('#conn[data-status="connected"]').waitFor({ timeout: 20_000 });
+  assert.match(await ui.locator('#conn-text').innerText(), /^Connected · wasm/);
+  assert.equal(await ui.locator('#token-panel').isHidden(), true);
+  const origin = await page.frames().find((f) => f !== page.mainFrame())!.evaluate(() => location.origin);
+  assert.equal(origin, 'null');
+  // The token and port were saved through the host into figma.clientStorage.
+  await until('settings saved', async () => ((await page.evaluate((k) => (globalThis as any).host.storage(k), SETTINGS_KEY)) as { token?: string })?.token === companion.token);
+});
+
+test('empty selection: a clear message and Stylize disabled; selecting a layer lists it with a thumbnail', async () => {
+  assert.equal(await ui.locator('#selection-empty').isVisible(), true);
+  assert.equal(await ui.locator('#stylize').isDisabled(), true);
+  assert.match(await ui.locator('#stylize-hint').innerText(), /Select one or more layers/);
+  await page.evaluate(() => (globalThis as any).host.select('Photo'));
+  await ui.locator('#selection-list li[data-layer] img').waitFor();
+  assert.equal(await ui.locator('#selection-list .name').innerText(), 'Photo');
+  assert.equal(await ui.locator('#selection-empty').isHidden(), true);
+});
+
+test('pick a library style, Stylize: progress, ETA, previews and loss chart stream; the result lands as a new layer', async () => {
+  await ui.locator('.style-card[data-style="Starry Night"] img').waitFor({ timeout: 10_000 });
+  assert.equal(await ui.locator('.style-card').count(), 2);
+  await ui.locator('.style-card[data-style="Starry Night"]').click();
+  assert.equal(await ui.locator('.style-card[data-style="Starry Night"]').getAttribute('aria-selected'), 'true');
+  await openSettings();
+  await ui.locator('#set-size').selectOption('128');
+  await setNumber('set-iterations', 30);
+  assert.equal(await ui.locator('#stylize').isEnabled(), true);
+  await ui.locator('#stylize').click();
+
+  const job = ui.locator('.job').first();
+  await job.locator('.job-status', { hasText: /Iteration \d+ \/ 30 · about/ }).waitFor({ timeout: 60_000 });
+  await job.locator('.preview[data-iteration]').waitFor({ timeout: 30_000 });
+  await until('three chart points', async () => Number(await job.locator('.chart').getAttribute('data-drawn')) >= 3, 30_000);
+  const pct = Number(await job.locator('.progress').getAttribute('aria-valuenow'));
+  assert.ok(pct > 0 && pct < 100, `progress ${pct}`);
+  await job.scrollIntoViewIfNeeded();
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.locator('#plugin-ui').screenshot({ path: path.join(ARTIFACTS, 'plugin-ui-midjob.png') });
+
+  await ui.locator('.job[data-phase="done"]').waitFor({ timeout: 120_000 });
+  assert.match(await job.locator('.job-status').innerText(), /Added as a new layer/);
+  assert.ok(await job.locator('.strip img').count() >= 1, 'earlier previews kept as thumbnails');
+  const names = await page.evaluate(() => (globalThis as any).host.layerNames());
+  assert.deepEqual(names, ['Photo', 'Photo · Starry Night', 'Bridge', 'Swatch']);
+  const photo = await page.evaluate(() => (globalThis as any).host.layer('Photo'));
+  const result = await page.evaluate(() => (globalThis as any).host.layer('Photo · Starry Night'));
+  assert.deepEqual(result.box, photo.box);
+  const bytes = Buffer.from(await page.evaluate(() => (globalThis as any).host.imageBytes('Photo · Starry Night')) as number[]);
+  const meta = await sharp(bytes).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.height], ['png', 128, 96]);
+  const stored = await page.evaluate((k) => (globalThis as any).host.storage(k), SETTINGS_KEY) as Record<string, unknown>;
+  assert.equal(stored.iterations, 30);
+  assert.equal(stored.outputSize, 128);
+  assert.equal(stored.lastStyleId, 'Starry Night');
+  assert.equal(await page.evaluate(() => (globalThis as any).host.undoSteps()), 1);
+});
+
+test('Cancel stops the running job; nothing is added', async () => {
+  await clearFinished();
+  await setNumber('set-iterations', 3000);
+  await ui.locator('#stylize').click();
+  const job = ui.locator('.job').first();
+  await job.locator('.job-status', { hasText: /Iteration [2-9]\d* \/ 3000/ }).waitFor({ timeout: 60_000 });
+  await job.locator('.cancel').click();
+  await ui.locator('.job[data-phase="cancelled"]').waitFor({ timeout: 20_000 });
+  assert.equal(await job.locator('.job-status').innerText(), 'Cancelled');
+  await until('companion idle', async () => !(await healthRunning()), 10_000);
+  assert.equal((await page.evaluate(() => (globalThis as any).host.layerNames())).length, 4);
+});
+
+test('style from another selected layer, batch of two: each layer gets its own result', async () => {
+  await clearFinished();
+  await setNumber('set-iterations', 6);
+  await page.evaluate(() => (globalThis as any).host.select('Photo', 'Bridge', 'Swatch'));
+  await ui.locator('#selection-list li[data-layer]').nth(2).waitFor();
+  await ui.locator('#tab-btn-layer').click();
+  const swatchId = (await page.evaluate(() => (globalThis as any).host.layer('Swatch'))).id;
+  await ui.locator(`#style-layer-list li[data-layer="${swatchId}"]`).click();
+  assert.equal(await ui.locator('#stylize').innerText(), 'Stylize 2 layers');
+  await ui.locator('#stylize').click();
+  await until('two jobs done', async () => (await ui.locator('.job[data-phase="done"]').count()) === 2, 120_000);
+  const names = await page.evaluate(() => (globalThis as any).host.layerNames());
+  assert.deepEqual(names, ['Photo', 'Photo · Swatch', 'Photo · Starry Night', 'Bridge', 'Bridge · Swatch', 'Swatch']);
+  const bridge = await page.evaluate(() => (globalThis as any).host.layer('Bridge'));
+  const bridgeResult = await page.evaluate(() => (globalThis as any).host.layer('Bridge · Swatch'));
+  assert.deepEqual(bridgeResult.box, bridge.box);
+});
+
+test('a failure reads in a designer’s words: a style removed from the library', async () => {
+  await clearFinished();
+  await page.evaluate(() => (globalThis as any).host.select('Photo'));
+  await ui.locator('#tab-btn-library').click();
+  await ui.locator('.style-card[data-style="Scream"]').click();
+  await unlink(path.join(companion.configHome, 'stylize', 'styles', 'Scream.jpg'));
+  await ui.locator('#stylize').click();
+  await ui.locator('.job[data-phase="failed"]').waitFor({ timeout: 30_000 });
+  assert.equal(await ui.locator('.job .job-status').first().innerText(), 'That style is no longer in the library. Pick another one.');
+  assert.match(await ui.locator('.job .job-detail').first().innerText(), /Scream/);
+});
+
+test('companion stopped: offline with the reason and what to do; restarted: reconnects by itself', async () => {
+  await companion.stop();
+  await ui.locator('#conn[data-status="offline"]').waitFor({ timeout: 20_000 });
+  assert.match(await ui.locator('#offline-reason').innerText(), /stopped|not running|no longer running/);
+  assert.match(await ui.locator('#offline-advice').innerText(), /npm start/);
+  assert.equal(await ui.locator('#stylize').isDisabled(), true);
+  await companion.start();
+  await ui.locator('#conn[data-status="connected"]').waitFor({ timeout: 60_000 });
+  assert.equal(await ui.locator('#offline').isHidden(), true);
+  // The library is read again after reconnecting (Scream is gone now).
+  await until('library refreshed', async () => (await ui.locator('.style-card').count()) === 1, 10_000);
+});
+
+test('a style from an image file: Stylize with it, then add it to the companion\'s library', async () => {
+  await clearFinished();
+  await setNumber('set-iterations', 5);
+  await page.evaluate(() => (globalThis as any).host.select('Bridge'));
+  await ui.locator('#tab-btn-file').click();
+  assert.match(await ui.locator('#stylize-hint').innerText(), /Choose an image file/);
+  const picture = await sharp(path.join(SHARED, 'images/style/pattern.jpg')).resize(160, 160, { fit: 'inside' }).jpeg().toBuffer();
+  await ui.locator('#style-file').setInputFiles({ name: 'pattern.jpg', mimeType: 'image/jpeg', buffer: picture });
+  await ui.locator('#file-preview').waitFor();
+  assert.equal(await ui.locator('#file-name').innerText(), 'pattern.jpg');
+  await ui.locator('#stylize').click();
+  await ui.locator('.job[data-phase="done"]').waitFor({ timeout: 60_000 });
+  const names = await page.evaluate(() => (globalThis as any).host.layerNames());
+  assert.ok(names.includes('Bridge · pattern'), names.join(', '));
+  await ui.locator('#save-style').click();
+  await ui.locator('#tab-btn-library').click();
+  await ui.locator('.style-card[data-style="pattern"]').waitFor({ timeout: 10_000 });
+});
+
+test('closing the plugin cancels its running job', async () => {
+  await clearFinished();
+  await ui.locator('.style-card[data-style="Starry Night"]').click();
+  await setNumber('set-iterations', 3000);
+  await ui.locator('#stylize').click();
+  await ui.locator('.job .job-status', { hasText: /Iteration [1-9]\d* \/ 3000/ }).waitFor({ timeout: 60_000 });
+  assert.equal(await healthRunning(), true);
+  await page.evaluate(() => (globalThis as any).host.closePlugin());
+  await until('companion idle after close', async () => !(await healthRunning()), 10_000);
+  assert.match(companion.logs, /cancel/);
+});
