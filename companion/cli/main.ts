@@ -9,6 +9,7 @@ const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
   stylize doctor               check weights, backend, port and token, and say how to fix problems
   stylize weights [options]    download the VGG-19 weights into weights/cache (checksummed, resumable)
   stylize bench [options]      measure ms per iteration on each available backend
+  stylize bench-large [options]  one 2048 x 2048 job through coarse-to-fine and tiles: time, memory, seams
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('../server/doctor-command.ts')).runDoctor,
   weights: async () => (await import('./weights-command.ts')).runWeightsCommand,
   bench: async () => (await import('../bench/bench.ts')).runBench,
+  'bench-large': async () => (await import('../bench/large-job.ts')).runLargeJobBench,
 };
 
 export async function main(argv: string[]): Promise<number> {
