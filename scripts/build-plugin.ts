@@ -3,7 +3,10 @@
  *   plugin/figma/main.ts -> dist/plugin/code.js   (Figma's main-thread sandbox)
  *   plugin/ui/main.ts + styles.css -> dist/plugin/ui.html  (one self-contained HTML file: Figma loads
  *   the UI from a string, so the script and styles are inlined)
- * and type-checks the plugin first (main thread against @figma/plugin-typings without DOM, UI with DOM).
+ *   plugin/photopea/main.ts + the same UI -> dist/plugin/photopea.html  (the Photopea plugin page, next
+ *   to ui.html; the companion serves it at /photopea)
+ * and type-checks the plugin first (main thread against @figma/plugin-typings without DOM, UI and
+ * Photopea page with DOM).
  *
  *   npx tsx scripts/build-plugin.ts [--no-typecheck] [--minify] [--watch] [--out DIR]
  */
@@ -32,9 +35,15 @@ export interface BuildOptions {
 export interface BuildResult {
   codePath: string;
   uiPath: string;
+  /** The Photopea plugin page (same folder as uiPath). */
+  photopeaPath: string;
   codeBytes: number;
   uiBytes: number;
+  photopeaBytes: number;
 }
+
+/** The Photopea page's file name; the companion looks for it in its --plugin-dir. */
+export const PHOTOPEA_PAGE = 'photopea.html';
 
 interface Manifest {
   main: string;
@@ -89,9 +98,11 @@ export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResu
   const manifest = await readManifest();
   const codePath = options.outDir ? path.join(options.outDir, path.basename(manifest.main)) : path.join(ROOT, manifest.main);
   const uiPath = options.outDir ? path.join(options.outDir, path.basename(manifest.ui)) : path.join(ROOT, manifest.ui);
+  const photopeaPath = path.join(path.dirname(uiPath), PHOTOPEA_PAGE);
   if (options.typecheck !== false) {
     typecheck(path.join(ROOT, 'plugin', 'tsconfig.json'));
     typecheck(path.join(ROOT, 'plugin', 'tsconfig.ui.json'));
+    typecheck(path.join(ROOT, 'plugin', 'photopea', 'tsconfig.json'));
   }
   const common: esbuild.BuildOptions = {
     bundle: true,
@@ -104,6 +115,7 @@ export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResu
   };
   let main: esbuild.BuildResult;
   let ui: esbuild.BuildResult;
+  let photopea: esbuild.BuildResult;
   try {
     main = await esbuild.build({
       ...common,
@@ -122,6 +134,15 @@ export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResu
       target: ['chrome100', 'safari15'],
       loader: { '.css': 'css' },
     });
+    photopea = await esbuild.build({
+      ...common,
+      entryPoints: [path.join(ROOT, 'plugin/photopea/main.ts')],
+      outdir: path.join(ROOT, 'dist', 'photopea-tmp'),
+      platform: 'browser',
+      // Photopea runs in current desktop browsers only.
+      target: ['chrome100', 'firefox100', 'safari15'],
+      loader: { '.css': 'css' },
+    });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;
     const lines = failure.errors?.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`) ?? [String(err)];
@@ -131,11 +152,19 @@ export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResu
   const js = ui.outputFiles!.find((f) => f.path.endsWith('.js'))?.text ?? '';
   const css = ui.outputFiles!.find((f) => f.path.endsWith('.css'))?.text ?? '';
   if (!js) throw new BuildError('esbuild produced no UI script.');
+  const ppJs = photopea.outputFiles!.find((f) => f.path.endsWith('.js'))?.text ?? '';
+  const ppCss = photopea.outputFiles!.find((f) => f.path.endsWith('.css'))?.text ?? '';
+  if (!ppJs) throw new BuildError('esbuild produced no Photopea page script.');
   const template = await readFile(path.join(ROOT, 'plugin/ui/index.html'), 'utf8');
   const html = inlineUi(template, js, css);
+  const ppHtml = inlineUi(template, ppJs, ppCss);
   await writeAtomic(codePath, code);
   await writeAtomic(uiPath, html);
-  return { codePath, uiPath, codeBytes: Buffer.byteLength(code), uiBytes: Buffer.byteLength(html) };
+  await writeAtomic(photopeaPath, ppHtml);
+  return {
+    codePath, uiPath, photopeaPath,
+    codeBytes: Buffer.byteLength(code), uiBytes: Buffer.byteLength(html), photopeaBytes: Buffer.byteLength(ppHtml),
+  };
 }
 
 async function cli(argv: string[]): Promise<number> {
@@ -159,7 +188,7 @@ async function cli(argv: string[]): Promise<number> {
     const started = Date.now();
     try {
       const r = await buildPlugin(opts);
-      process.stdout.write(`Built ${path.relative(process.cwd(), r.codePath)} (${(r.codeBytes / 1024).toFixed(1)} KB) and ${path.relative(process.cwd(), r.uiPath)} (${(r.uiBytes / 1024).toFixed(1)} KB) in ${Date.now() - started} ms.\n`);
+      process.stdout.write(`Built ${path.relative(process.cwd(), r.codePath)} (${(r.codeBytes / 1024).toFixed(1)} KB), ${path.relative(process.cwd(), r.uiPath)} (${(r.uiBytes / 1024).toFixed(1)} KB) and ${path.relative(process.cwd(), r.photopeaPath)} (${(r.photopeaBytes / 1024).toFixed(1)} KB) in ${Date.now() - started} ms.\n`);
       return true;
     } catch (err) {
       process.stderr.write(`build-plugin: ${err instanceof BuildError ? err.message : (err as Error).stack}\n`);

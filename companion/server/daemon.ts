@@ -22,6 +22,7 @@ import { probeImage, rgbaToPng } from './images.ts';
 import type { Logger } from './log.ts';
 import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
+import { DEFAULT_PLUGIN_DIR, PHOTOPEA_ORIGINS, isPhotopeaPath, servePhotopea } from './photopea-page.ts';
 import { companionVersion } from './paths.ts';
 import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
@@ -172,19 +173,31 @@ export class Daemon {
     const host = this.policy.checkHost(req.headers.host);
     if (!host.ok) return json(403, { error: 'bad_host', message: host.reason });
     const origin = req.headers.origin;
-    const o = this.policy.checkOrigin(origin);
+    // Plain HTTP (the pages, /health) also admits Photopea, where the plugin page is framed; the
+    // WebSocket does not need to: the page opens it from its own (the companion's) origin.
+    const o = this.policy.checkOrigin(origin, PHOTOPEA_ORIGINS);
     if (!o.ok) return json(403, { error: 'bad_origin', message: o.reason });
     // CORS only for allowed origins, so the plugin's iframe ("null") can read /health.
     const cors: Record<string, string> = origin !== undefined ? { 'access-control-allow-origin': origin, vary: 'Origin' } : {};
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET', 'access-control-max-age': '600' });
+      // Private Network Access preflight (browsers that ask before a public page reaches loopback).
+      const pna: Record<string, string> = req.headers['access-control-request-private-network'] === 'true' && origin !== undefined
+        ? { 'access-control-allow-private-network': 'true' } : {};
+      res.writeHead(204, { ...cors, ...pna, 'access-control-allow-methods': 'GET', 'access-control-max-age': '600' });
       return void res.end();
+    }
+    if (isPhotopeaPath(url.pathname)) {
+      // On loopback the Host header was checked above, so it is the name the browser used.
+      const baseUrl = isLoopbackHost(this.opts.host) ? `http://${req.headers.host}` : `http://${hostForUrl(this.opts.host)}:${this.port}`;
+      servePhotopea(this.opts.pluginDir ?? DEFAULT_PLUGIN_DIR, req, res, { baseUrl, allowOrigins: this.policy.allowedOrigins, cors })
+        .catch((err: Error) => { if (!res.headersSent) json(500, { error: 'internal', message: err.message }); });
+      return;
     }
     if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       return json(this.state === 'ready' ? 200 : 503, this.health(), cors);
     }
-    json(404, { error: 'not_found', message: `Nothing at ${req.method} ${url.pathname}. This is the Stylize companion: GET /health, or open a WebSocket on /.` }, cors);
+    json(404, { error: 'not_found', message: `Nothing at ${req.method} ${url.pathname}. This is the Stylize companion: GET /health, GET /photopea (the Photopea plugin), or open a WebSocket on /.` }, cors);
   }
 
   health(): Record<string, unknown> {

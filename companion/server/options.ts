@@ -19,6 +19,8 @@ export interface DaemonOptions {
   styleLibrary: string;
   /** Extra browser origins allowed to connect, besides "null" (Figma) and the companion's own. */
   allowOrigins: string[];
+  /** Folder with the built plugin pages (photopea.html); default dist/plugin. */
+  pluginDir?: string;
   maxQueue: number;
   maxQueueBytes: number;
   maxJobsPerClient: number;
@@ -63,6 +65,7 @@ interface RawOptions {
   tokenFile: string;
   styleLibrary: string;
   allowOrigin: string[];
+  pluginDir?: string;
   maxQueue: number;
   maxQueueMb: number;
   maxJobsPerClient: number;
@@ -85,6 +88,7 @@ export const SPECS: Spec[] = [
   { key: 'tokenFile', flag: '--token-file', kind: 'string', arg: 'FILE', help: 'pairing token file (default ~/.config/stylize/token, created with mode 0600)' },
   { key: 'styleLibrary', flag: '--style-library', kind: 'string', arg: 'DIR', help: 'style library folder (default ~/.config/stylize/styles)' },
   { key: 'allowOrigin', flag: '--allow-origin', kind: 'list', arg: 'ORIGIN', help: 'also accept this browser origin, e.g. https://www.photopea.com (repeatable)' },
+  { key: 'pluginDir', flag: '--plugin-dir', kind: 'string', env: 'STYLIZE_PLUGIN_DIR', arg: 'DIR', help: 'folder with the built plugin pages served at /photopea (default dist/plugin; `npm run build` makes them)' },
   { key: 'maxQueue', flag: '--max-queue', kind: 'int', min: 1, max: 10000, arg: 'N', help: 'jobs waiting across all clients (default 32)' },
   { key: 'maxQueueMb', flag: '--max-queue-mb', kind: 'number', min: 1, max: 65536, arg: 'MB', help: 'image bytes held by waiting jobs (default 512)' },
   { key: 'maxJobsPerClient', flag: '--max-jobs-per-client', kind: 'int', min: 1, max: 10000, arg: 'N', help: 'jobs one connection may have queued or running (default 8)' },
@@ -247,6 +251,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       tokenFile: path.resolve(raw.tokenFile),
       styleLibrary: path.resolve(raw.styleLibrary),
       allowOrigins,
+      ...(raw.pluginDir !== undefined && { pluginDir: path.resolve(raw.pluginDir) }),
       maxQueue: raw.maxQueue,
       maxQueueBytes: Math.round(raw.maxQueueMb * 1024 * 1024),
       maxJobsPerClient: raw.maxJobsPerClient,

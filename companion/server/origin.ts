@@ -48,14 +48,20 @@ export class AccessPolicy {
     return [`http://127.0.0.1:${this.port}`, `http://localhost:${this.port}`, `http://[::1]:${this.port}`];
   }
 
+  /** Every origin admitted besides the companion's own and `also` (for the Photopea page's frame-ancestors). */
+  get allowedOrigins(): string[] {
+    return [...this.origins];
+  }
+
   /**
    * No Origin header: not a browser (a script, the CLI); it still needs the token.
    * "null": the Figma plugin iframe (and any sandboxed iframe, hence the token).
+   * `also`: origins admitted for this kind of request only (Photopea's, for the HTTP pages).
    */
-  checkOrigin(origin: string | undefined): Verdict {
+  checkOrigin(origin: string | undefined, also: readonly string[] = []): Verdict {
     if (origin === undefined) return { ok: true };
     const n = normalizeOrigin(origin);
-    if (n !== undefined && (n === 'null' || this.origins.has(n) || this.ownOrigins().includes(n))) return { ok: true };
+    if (n !== undefined && (n === 'null' || this.origins.has(n) || this.ownOrigins().includes(n) || also.includes(n))) return { ok: true };
     return {
       ok: false,
       reason: `Origin ${JSON.stringify(origin.slice(0, 200))} is not allowed to use the Stylize companion. ` +

@@ -13,6 +13,7 @@ import { Daemon, DaemonStartError, hostForUrl } from './daemon.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { isLoopbackHost, parseServeArgs, serveUsage, UsageError, type DaemonOptions } from './options.ts';
 import { PROJECT_ROOT, companionVersion, tildify } from './paths.ts';
+import { PHOTOPEA_PATH } from './photopea-page.ts';
 
 export async function runServe(argv: string[], log: Logger = consoleLogger): Promise<number> {
   let opts: DaemonOptions;
@@ -126,6 +127,7 @@ function banner(d: Daemon): string {
     `  Styles    ${i.styleCount} in ${tildify(i.styleLibrary)}`,
     `  Plugin    In Figma: Plugins > Development > Import plugin from manifest..., choose`,
     `            ${path.join(PROJECT_ROOT, 'manifest.json')}; run Stylize and paste the token when it asks.`,
+    `            In Photopea: http://${host}:${i.port}${PHOTOPEA_PATH}/plugin.json has the plugin entry and a link that opens Photopea with it.`,
     ...(d.opts.allowOrigins.length ? [`  Origins   also allowed: ${d.opts.allowOrigins.join(', ')}`] : []),
     '',
     'Ready. Leave this running; Ctrl+C stops it. `npx stylize doctor` checks the set-up.',

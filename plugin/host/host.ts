@@ -96,9 +96,42 @@ export class HostError extends Error {
   }
 }
 
+/**
+ * What differs between editors in the UI's words and choices. Every field is optional on a Host;
+ * the defaults (DEFAULT_TRAITS) are Figma's, so a host only names what it does differently.
+ */
+export interface HostTraits {
+  /** Several layers can be selected at once (the "Layer" style tab needs the style layer selected too). */
+  multiSelect: boolean;
+  /** The hint under Stylize when nothing is selected. */
+  selectHint: string;
+  /** The layers panel's text when nothing is selected. */
+  emptySelection: string;
+  /** The "replace" output choice in Settings. */
+  replaceLabel: string;
+  /** A finished job's status after a replace. */
+  replacedStatus: string;
+  /** The summary under Stylize in replace mode, e.g. "replaces the fill". */
+  replaceHint: string;
+  /** Whether the companion's port can be changed (a page served by the companion is tied to it). */
+  portEditable: boolean;
+}
+
+export const DEFAULT_TRAITS: Readonly<HostTraits> = Object.freeze({
+  multiSelect: true,
+  selectHint: 'Select one or more layers on the canvas.',
+  emptySelection: 'Select one or more layers on the canvas to stylize them.',
+  replaceLabel: 'Replace the layer’s fill',
+  replacedStatus: 'Replaced the layer’s fill',
+  replaceHint: 'replaces the fill',
+  portEditable: true,
+});
+
 export interface Host {
   /** "figma", "figjam", "photopea", ... */
   readonly kind: string;
+  /** Where this editor differs from Figma in the UI (see HostTraits); absent = Figma's. */
+  readonly traits?: Partial<HostTraits>;
   /** The current selection (with thumbnails where ready). */
   getSelection(): Promise<SelectionSnapshot>;
   /** Called on every selection change, and again when thumbnails arrive. Returns an unsubscribe. */

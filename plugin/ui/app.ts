@@ -2,7 +2,7 @@
  * The plugin window: connection state, selection, style picker, settings, Stylize, live jobs.
  * Talks to the editor only through a Host and to the companion only through CompanionClient.
  */
-import type { Host, LayerSummary, SelectionSnapshot } from '../host/host.ts';
+import { DEFAULT_TRAITS, type Host, type HostTraits, type LayerSummary, type SelectionSnapshot } from '../host/host.ts';
 import {
   DEFAULT_SETTINGS, MAX_IMAGE_SIDE, SettingsError, validateSettings, type OutputMode, type PluginSettings,
 } from '../host/settings.ts';
@@ -26,6 +26,8 @@ export interface AppOptions {
 
 export class App {
   private readonly host: Host;
+  /** The editor's words and choices (Figma's unless the host says otherwise). */
+  private readonly traits: HostTraits;
   private readonly doc: Document;
   private readonly options: AppOptions;
   private settings: PluginSettings = { ...DEFAULT_SETTINGS };
@@ -49,6 +51,7 @@ export class App {
 
   constructor(host: Host, doc: Document, options: AppOptions = {}) {
     this.host = host;
+    this.traits = { ...DEFAULT_TRAITS, ...host.traits };
     this.doc = doc;
     this.options = options;
   }
@@ -87,6 +90,7 @@ export class App {
       this.selection = selection;
       this.renderSelection();
     });
+    this.applyTraits();
     this.bind();
     this.renderSettings();
     this.renderStyleTabs();
@@ -102,6 +106,15 @@ export class App {
     }
     // Closing the plugin window cancels this window's jobs (the companion also drops them on disconnect).
     globalThis.addEventListener?.('pagehide', () => this.client.stop());
+  }
+
+  /** The static parts of the page that depend on the editor. */
+  private applyTraits(): void {
+    this.el('selection-empty').textContent = this.traits.emptySelection;
+    this.el('mode-replace-label').textContent = this.traits.replaceLabel;
+    this.el('port-field').hidden = !this.traits.portEditable;
+    // One selected layer at a time: a style layer could never be selected next to the content.
+    this.el('tab-btn-layer').hidden = !this.traits.multiSelect;
   }
 
   // ---- Connection ------------------------------------------------------------------------------
@@ -435,7 +448,7 @@ export class App {
       return state?.status === 'needs-token' ? 'Paste the companion’s token above first.' : 'Waiting for the companion (see above).';
     }
     if (this.runner.running) return 'Working… you can cancel below.';
-    if (this.selection.layers.length === 0) return 'Select one or more layers on the canvas.';
+    if (this.selection.layers.length === 0) return this.traits.selectHint;
     const content = this.contentLayers();
     const style = this.currentStyle();
     if (content.length === 0) {
@@ -462,7 +475,7 @@ export class App {
     if (why) hint.textContent = why;
     else {
       const size = effectiveOutputSize(this.settings, this.client.capabilities);
-      hint.textContent = `${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? 'replaces the fill' : 'adds a new layer'}`;
+      hint.textContent = `${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? this.traits.replaceHint : 'adds a new layer'}`;
     }
   }
 
@@ -496,7 +509,7 @@ export class App {
       }
       case 'placing': return 'Adding the result to the file…';
       case 'done':
-        return `${job.outcome?.mode === 'replace' ? 'Replaced the layer’s fill' : 'Added as a new layer'} · ${formatDuration(job.elapsedMs)}`;
+        return `${job.outcome?.mode === 'replace' ? this.traits.replacedStatus : 'Added as a new layer'} · ${formatDuration(job.elapsedMs)}`;
       case 'cancelled': return 'Cancelled';
       case 'failed': return job.error?.title ?? 'Failed';
     }

@@ -47,7 +47,7 @@ const COMPANION_WORDS: Partial<Record<string, string>> = {
 };
 
 const HOST_WORDS: Partial<Record<string, string>> = {
-  timeout: 'Figma did not answer in time. Close the plugin and open it again.',
+  timeout: 'The editor did not answer in time. Close the plugin and open it again.',
   internal: 'Something went wrong in the plugin.',
 };
 
