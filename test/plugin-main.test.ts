@@ -297,7 +297,7 @@ test('batch: several selected layers, each exported and placed as its own result
 test('settings persist in clientStorage: round trip, validation, bad stored values, storage failure', async () => {
   const first = setup();
   assert.deepEqual(await first.host.loadSettings(), DEFAULT_SETTINGS);
-  const mine = { ...DEFAULT_SETTINGS, iterations: 120, strength: 80, outputSize: 1024, optimizer: 'lbfgs' as const, outputMode: 'replace' as const, token: ' abc123 ', port: 9000, lastStyleId: 'starry' };
+  const mine = { ...DEFAULT_SETTINGS, iterations: 120, strength: 80, outputSize: 1024, optimizer: 'lbfgs' as const, preserveColors: true, styleScale: 1.5, outputMode: 'replace' as const, token: ' abc123 ', port: 9000, lastStyleId: 'starry' };
   const saved = await first.host.saveSettings(mine);
   assert.equal(saved.token, 'abc123');
 
@@ -313,6 +313,7 @@ test('settings persist in clientStorage: round trip, validation, bad stored valu
 
   await assert.rejects(first.host.saveSettings({ ...mine, outputSize: 5000 }), (e: unknown) => e instanceof HostError && e.code === 'bad_request' && /Output size.*4096/.test(e.message));
   await assert.rejects(first.host.saveSettings({ ...mine, port: 0 }), /Port/);
+  await assert.rejects(first.host.saveSettings({ ...mine, styleScale: 9 }), /Style scale must be a number between 0.25 and 2/);
 
   figma2.storage.set(SETTINGS_KEY, { iterations: 'many', strength: 20, port: -5, optimizer: 'sgd' });
   const coerced = await host2.loadSettings();

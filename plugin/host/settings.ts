@@ -15,6 +15,10 @@ export interface PluginSettings {
   /** Long side of the stylized picture in pixels (the layer's aspect ratio is kept). */
   outputSize: number;
   optimizer: PluginOptimizer;
+  /** Keep the layer's own colours: the style changes only light and texture (luminance-only transfer). */
+  preserveColors: boolean;
+  /** Size of the style's brush strokes: the style image's size relative to the output (0.25..2). */
+  styleScale: number;
   /** Place the result as a new layer above the source, or put it into the source's fills. */
   outputMode: OutputMode;
   /** The companion's access token (printed by the companion on first start). */
@@ -34,6 +38,8 @@ export const DEFAULT_SETTINGS: Readonly<PluginSettings> = Object.freeze({
   strength: 50,
   outputSize: 512,
   optimizer: 'adam',
+  preserveColors: false,
+  styleScale: 1,
   outputMode: 'new-layer',
   token: '',
   port: DEFAULT_PORT,
@@ -44,6 +50,7 @@ export const SETTING_LIMITS = {
   iterations: { min: 1, max: 5000 },
   strength: { min: 0, max: 100 },
   outputSize: { min: 64, max: MAX_IMAGE_SIDE },
+  styleScale: { min: 0.25, max: 2 },
   port: { min: 1, max: 65535 },
 } as const;
 
@@ -79,6 +86,18 @@ export function validateSettings(input: Partial<PluginSettings>, base: PluginSet
       throw new SettingsError(`Optimizer must be "adam" or "lbfgs"; got ${JSON.stringify(input.optimizer)}.`);
     }
     out.optimizer = input.optimizer;
+  }
+  if (input.preserveColors !== undefined) {
+    if (typeof input.preserveColors !== 'boolean') throw new SettingsError(`Preserve colours must be on or off; got ${JSON.stringify(input.preserveColors)}.`);
+    out.preserveColors = input.preserveColors;
+  }
+  if (input.styleScale !== undefined) {
+    const v = input.styleScale;
+    const { min, max } = SETTING_LIMITS.styleScale;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      throw new SettingsError(`Style scale must be a number between ${min} and ${max}; got ${JSON.stringify(v)}.`);
+    }
+    out.styleScale = v;
   }
   if (input.outputMode !== undefined) {
     if (input.outputMode !== 'new-layer' && input.outputMode !== 'replace') {

@@ -191,7 +191,7 @@ export class App {
     }
     this.el<HTMLInputElement>('style-file').addEventListener('change', (e) => void this.pickFile(e.target as HTMLInputElement));
     this.el('save-style').addEventListener('click', () => void this.saveFileToLibrary());
-    const form = ['set-strength', 'set-iterations', 'set-size', 'set-optimizer', 'set-port'];
+    const form = ['set-strength', 'set-iterations', 'set-size', 'set-optimizer', 'set-style-scale', 'set-preserve-colors', 'set-port'];
     for (const id of form) this.el(id).addEventListener('change', () => this.readSettingsForm());
     this.el<HTMLInputElement>('set-strength').addEventListener('input', (e) => {
       this.el('strength-value').textContent = (e.target as HTMLInputElement).value;
@@ -228,6 +228,8 @@ export class App {
         iterations: n('set-iterations'),
         outputSize: n('set-size'),
         optimizer: this.el<HTMLSelectElement>('set-optimizer').value as PluginSettings['optimizer'],
+        styleScale: n('set-style-scale'),
+        preserveColors: this.el<HTMLInputElement>('set-preserve-colors').checked,
         port: n('set-port'),
         ...(mode && { outputMode: mode }),
       }, this.settings);
@@ -424,6 +426,8 @@ export class App {
     this.el('strength-value').textContent = String(s.strength);
     this.el<HTMLInputElement>('set-iterations').value = String(s.iterations);
     this.el<HTMLSelectElement>('set-optimizer').value = s.optimizer;
+    this.el<HTMLSelectElement>('set-style-scale').value = String(s.styleScale);
+    this.el<HTMLInputElement>('set-preserve-colors').checked = s.preserveColors;
     this.el<HTMLInputElement>('set-port').value = String(s.port);
     for (const radio of Array.from(this.doc.querySelectorAll<HTMLInputElement>('input[name="mode"]'))) radio.checked = radio.value === s.outputMode;
     const caps = this.client?.capabilities ?? null;

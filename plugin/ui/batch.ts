@@ -62,6 +62,10 @@ export function wireSettings(settings: PluginSettings, caps: CapabilitiesMessage
     contentWeight,
     styleWeight,
     optimizer: settings.optimizer,
+    // L-BFGS takes its step from the curvature; 1 is its natural scale (Adam's 2 is in pixels).
+    ...(settings.optimizer === 'lbfgs' && { learningRate: 1 }),
+    preserveColors: settings.preserveColors,
+    styleScale: settings.styleScale,
     previewEvery: Math.max(1, Math.ceil(settings.iterations / PREVIEWS_PER_JOB)),
   };
 }
