@@ -9,7 +9,8 @@ import { Engine } from '../engine/engine.ts';
 import { locateWeights, REPO_ROOT } from '../../weights/locate.ts';
 import { CliError } from '../cli/cli-error.ts';
 
-const DEFAULT_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'];
+/** `onnx` is ONNX Runtime on its best provider here (a GPU one, else the CPU). */
+const DEFAULT_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'onnx', 'wasm', 'cpu'];
 /** The pure-JS backend needs minutes per iteration at 512 px: only the small size unless asked. */
 const SLOW_BACKEND_SIZES: Record<string, number[]> = { cpu: [128] };
 
@@ -96,10 +97,12 @@ export async function runBench(argv: string[]): Promise<number> {
     }
     engine.dispose();
   }
-  // Ratios against the fastest backend at each size, so a run compares like with like.
+  // Ratios against the fastest backend and each other backend at each size, so a run compares like with like.
   const ratios = rows.map((r) => {
-    const best = Math.min(...rows.filter((o) => o.size === r.size).map((o) => o.msPerIteration));
-    return { backend: r.backend, size: r.size, vsFastest: +(r.msPerIteration / best).toFixed(2) };
+    const same = rows.filter((o) => o.size === r.size);
+    const best = Math.min(...same.map((o) => o.msPerIteration));
+    const vs = Object.fromEntries(same.filter((o) => o !== r).map((o) => [o.backend, +(r.msPerIteration / o.msPerIteration).toFixed(2)]));
+    return { backend: r.backend, size: r.size, vsFastest: +(r.msPerIteration / best).toFixed(2), vs };
   });
   process.stdout.write(JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, platform: process.platform, arch: process.arch, node: process.version }, results: rows, ratios, skipped }, null, 2) + '\n');
   return rows.length ? 0 : 1;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import cliProgress from 'cli-progress';
 import { Engine } from '../engine/engine.ts';
+import { backendNames } from '../engine/backends.ts';
 import { StylizeError } from '../engine/errors.ts';
 import { DEFAULT_SETTINGS, resolveSettings } from '../engine/settings.ts';
 import type { ProgressEvent, StylizeSettings } from '../engine/types.ts';
@@ -47,7 +48,8 @@ Scale
   --scales auto|off|L        coarse-to-fine long sides, e.g. 256,512,1024 (default auto: above 512 px)
   --scale-iterations L       iterations per scale (default: --iterations, then half per finer scale)
 Compute
-  --backend NAME             auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu   (default auto)
+  --backend NAME             ${backendNames().join(', ')}
+                             (default auto: the fastest that works here)
   --weights DIR              VGG-19 weights folder (default: $STYLIZE_WEIGHTS, weights/cache, ../shared)
   -q, --quiet                no progress output
   -h, --help

@@ -2,7 +2,9 @@
  * The engine facade: one per process. Picks the compute backend, loads the weights once, and runs
  * jobs. Knows tensors and images; nothing about sockets, files or editors.
  */
-import { selectTfBackend, tf, type BackendChoice } from './tf/backend.ts';
+import { tf } from './tf/backend.ts';
+import { onnxProviderOf, selectBackend, type BackendChoice } from './backends.ts';
+import { OnnxBackend } from './onnx/backend.ts';
 import { VggNet } from './tf/vgg.ts';
 import { TfEvaluator } from './tf/evaluator.ts';
 import { runStylize } from './stylize.ts';
@@ -30,13 +32,16 @@ export class Engine {
     readonly backend: BackendChoice,
     readonly weights: VggWeights,
     private readonly maxInputPixels?: number,
+    /** Set when the backend is ONNX Runtime; tfjs then computes nothing. */
+    private readonly onnx?: OnnxBackend,
   ) {}
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
     const dir = opts.weightsDir ?? locateWeights().dir;
     const weights = await loadVggWeights(dir);
-    const backend = await selectTfBackend(opts.backend ?? 'auto');
-    return new Engine(backend, weights, opts.maxInputPixels);
+    const backend = await selectBackend(opts.backend ?? 'auto');
+    const provider = onnxProviderOf(backend.name);
+    return new Engine(backend, weights, opts.maxInputPixels, provider ? await OnnxBackend.open(provider) : undefined);
   }
 
   private net(pooling: Pooling): VggNet {
@@ -54,13 +59,16 @@ export class Engine {
     this.busy = true;
     try {
       // tfjs has one global backend: another engine in this process may have switched it.
-      await selectTfBackend(this.backend.name);
+      await selectBackend(this.backend.name);
+      const onnx = this.onnx;
       return await runStylize(
         {
           weights: this.weights,
           maxInputPixels: this.maxInputPixels,
           memoryBudgetBytes: memoryBudgetBytes(this.backend.name),
-          createEvaluator: (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend()),
+          createEvaluator: onnx
+            ? (spec) => onnx.createEvaluator(spec)
+            : (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend()),
         },
         req,
         hooks,
@@ -72,6 +80,7 @@ export class Engine {
 
   /** Uploads the weights and runs the kernels once, so the first job does not pay for it. */
   async warmUp(): Promise<void> {
+    if (this.onnx) return this.onnx.warmUp(this.weights);
     const net = this.net('avg');
     const y = tf.tidy(() => tf.sum(net.features(VggNet.preprocess(tf.zeros([1, 16, 16, 3])), ['block5_conv1']).get('block5_conv1')!));
     await y.data();
@@ -79,11 +88,13 @@ export class Engine {
   }
 
   memory(): { tensors: number; bytes: number } {
+    if (this.onnx) return this.onnx.memory();
     const m = tf.memory();
     return { tensors: m.numTensors, bytes: m.numBytes };
   }
 
   dispose(): void {
+    this.onnx?.dispose();
     for (const net of this.nets.values()) net.dispose();
     this.nets.clear();
   }

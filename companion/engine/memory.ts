@@ -36,7 +36,11 @@ export function memoryBudgetBytes(backend: string, env: NodeJS.ProcessEnv = proc
     case 'wasm': return 3 * 2 ** 30 - FIXED_OVERHEAD_BYTES;
     // GPU memory is not visible from here: a conservative default that fits 4 GB cards.
     case 'webgpu':
-    case 'tfjs-node-gpu': return 3 * 2 ** 30 - FIXED_OVERHEAD_BYTES;
+    case 'tfjs-node-gpu':
+    case 'onnx-cuda':
+    case 'onnx-dml':
+    case 'onnx-coreml':
+    case 'onnx-webgpu': return 3 * 2 ** 30 - FIXED_OVERHEAD_BYTES;
     default: return Math.min(half, 16 * 2 ** 30) - FIXED_OVERHEAD_BYTES;
   }
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DEFAULT_PORT } from '../../protocol/messages.ts';
 import { configFile, defaultStyleLibrary, defaultTokenFile } from './paths.ts';
 import { normalizeOrigin } from './origin.ts';
+import { backendNames } from '../engine/backends.ts';
 
 export interface DaemonOptions {
   host: string;
@@ -83,7 +84,7 @@ interface RawOptions {
 export const SPECS: Spec[] = [
   { key: 'port', flag: '--port', kind: 'int', min: 0, max: 65535, env: 'STYLIZE_PORT', arg: 'N', help: `TCP port for WebSocket and HTTP (default ${DEFAULT_PORT}; 0 = any free port)` },
   { key: 'host', flag: '--host', kind: 'string', env: 'STYLIZE_HOST', arg: 'ADDR', help: 'address to listen on (default 127.0.0.1; anything else exposes the companion to the network)' },
-  { key: 'backend', flag: '--backend', kind: 'string', arg: 'NAME', help: 'compute backend: auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu (default auto)' },
+  { key: 'backend', flag: '--backend', kind: 'string', arg: 'NAME', help: `compute backend: ${backendNames().join(', ')} (default auto)` },
   { key: 'weights', flag: '--weights', kind: 'string', arg: 'DIR', help: 'VGG-19 weights folder (default: STYLIZE_WEIGHTS, then the download cache)' },
   { key: 'tokenFile', flag: '--token-file', kind: 'string', arg: 'FILE', help: 'pairing token file (default ~/.config/stylize/token, created with mode 0600)' },
   { key: 'styleLibrary', flag: '--style-library', kind: 'string', arg: 'DIR', help: 'style library folder (default ~/.config/stylize/styles)' },
