@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../engine/engine.ts';
 import type { LossTerms, StylizeSettings } from '../engine/types.ts';
-import type { FromWorker, MemoryInfo, ToWorker, WorkerInit } from './worker-messages.ts';
+import type { EngineProgress, EngineResult, FromWorker, MemoryInfo, ToWorker, WorkerInit } from './worker-messages.ts';
 import type { Logger } from './log.ts';
 
 export interface EngineJob {
@@ -15,24 +15,7 @@ export interface EngineJob {
   settings: Partial<StylizeSettings>;
 }
 
-export interface EngineProgress {
-  iteration: number;
-  iterations: number;
-  terms: LossTerms;
-  elapsedMs: number;
-  etaMs: number;
-  preview?: { width: number; height: number; data: Uint8Array };
-}
-
-export interface EngineResult {
-  png: Uint8Array;
-  width: number;
-  height: number;
-  iterations: number;
-  losses: LossTerms;
-  backend: string;
-  elapsedMs: number;
-}
+export type { EngineProgress, EngineResult };
 
 /** A failed job or a failed start: `code` is an engine/protocol error code. */
 export class EngineFailure extends Error {

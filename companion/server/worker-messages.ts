@@ -14,6 +14,26 @@ export interface MemoryInfo {
   bytes: number;
 }
 
+/** One iteration's report, as the daemon relays it (the preview is raw RGBA). */
+export interface EngineProgress {
+  iteration: number;
+  iterations: number;
+  terms: LossTerms;
+  elapsedMs: number;
+  etaMs: number;
+  preview?: { width: number; height: number; data: Uint8Array };
+}
+
+export interface EngineResult {
+  png: Uint8Array;
+  width: number;
+  height: number;
+  iterations: number;
+  losses: LossTerms;
+  backend: string;
+  elapsedMs: number;
+}
+
 export type ToWorker =
   | {
     type: 'run';
@@ -29,28 +49,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; backend: BackendChoice; memory: MemoryInfo; warmupMs: number; createMs: number }
   | { type: 'init_error'; code: string; message: string }
-  | {
-    type: 'progress';
-    jobId: string;
-    iteration: number;
-    iterations: number;
-    terms: LossTerms;
-    elapsedMs: number;
-    etaMs: number;
-    preview?: { width: number; height: number; data: Uint8Array };
-  }
-  | {
-    type: 'done';
-    jobId: string;
-    png: Uint8Array;
-    width: number;
-    height: number;
-    iterations: number;
-    losses: LossTerms;
-    backend: string;
-    elapsedMs: number;
-    memory: MemoryInfo;
-  }
+  | ({ type: 'progress'; jobId: string } & EngineProgress)
+  | ({ type: 'done'; jobId: string; memory: MemoryInfo } & EngineResult)
   | { type: 'failed'; jobId: string; code: string; message: string; memory: MemoryInfo }
   | { type: 'memory'; memory: MemoryInfo }
   | { type: 'closed' };
