@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import WebSocket from 'ws';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
 import { buildPlugin } from '../scripts/build-plugin.ts';
-import { launchBrowser, type LaunchedBrowser } from './helpers/browser.ts';
+import { launchBrowser, until, type LaunchedBrowser } from './helpers/browser.ts';
 import { Companion, SHARED } from './helpers/plugin-companion.ts';
 import { es5Problems } from './helpers/photopea-es5.ts';
 
@@ -91,15 +91,6 @@ async function meanAbsDiff(a: Buffer | number[], b: Buffer | number[]): Promise<
   let sum = 0;
   for (let i = 0; i < x.data.length; i++) sum += Math.abs(x.data[i] - y.data[i]);
   return sum / x.data.length;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function layers(): Promise<LayerInfo[]> {

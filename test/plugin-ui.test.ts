@@ -19,7 +19,7 @@ import sharp from 'sharp';
 import type { FrameLocator, Page } from 'playwright-core';
 import { buildPlugin } from '../scripts/build-plugin.ts';
 import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
-import { launchBrowser, type LaunchedBrowser } from './helpers/browser.ts';
+import { launchBrowser, until, type LaunchedBrowser } from './helpers/browser.ts';
 import { Companion, SHARED } from './helpers/plugin-companion.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -43,15 +43,6 @@ const LAYERS = [
 async function healthRunning(): Promise<boolean> {
   const h = await (await fetch(`http://127.0.0.1:${companion.port}/health`)).json() as { queue: { running: boolean } };
   return h.queue.running;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function setNumber(id: string, value: number): Promise<void> {

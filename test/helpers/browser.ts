@@ -39,3 +39,13 @@ export async function launchBrowser(options: { viewport?: { width: number; heigh
     },
   };
 }
+
+/** Polls `check` every 100 ms until it holds, or fails naming what it waited for. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
