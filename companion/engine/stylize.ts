@@ -99,7 +99,6 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   const settings = resolveSettings(req.settings ?? {});
   if (signal?.aborted) throw cancelled();
   const job = await decodeJob(req, ctx.maxInputPixels);
-  const final = fitLongSide(job.content.width, job.content.height, settings.size);
   const plan = planJob({
     width: job.content.width, height: job.content.height, size: settings.size, iterations: settings.iterations,
     scales: settings.scales, scaleIterations: settings.scaleIterations, styleScale: settings.styleScale, budgetBytes: ctx.memoryBudgetBytes,
@@ -149,7 +148,6 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   }
 
   // The last scale is the output size (plan.ts), so `last` holds the final-size content and alpha.
-  void final;
   const image = finish(x!, prev!, last!, settings.preserveColors);
   const png = await encodePng(image, { opaque: !job.content.hasAlpha });
   return { image, png, losses, backend, elapsedMs: performance.now() - started };
