@@ -28,11 +28,13 @@ export const ERROR_CODES = [
   'queue_full',          // the shared queue (count or bytes) is at its limit
   'too_many_jobs',       // this client already has the maximum number of jobs queued or running
   'unknown_job',         // cancel of a job id this client does not own (or that already finished)
+  'preparing',           // the companion is still getting its model (first start); submit again when ready
   // Style library
   'unknown_style',
   'bad_style_name',
   'style_exists',
   'style_library_unavailable',
+  'style_builtin',       // save_style under a built-in style's name (built-ins are never replaced)
   // Engine
   'weights_missing',
   'weights_corrupt',

@@ -56,6 +56,22 @@ export interface StyleInfo {
   /** 'png' | 'jpeg' | 'webp' ... */
   format: string;
   bytes: number;
+  /** Built-in styles only: the painting's title, artist and year (the user's styles have just a name). */
+  title?: string;
+  artist?: string;
+  year?: string;
+  /** True for the companion's built-in styles: listed first, never overwritten. */
+  builtin?: boolean;
+}
+
+/** While the companion gets its model (a first start downloads the weights): how far, and what failed. */
+export interface PreparingInfo {
+  /** 0..100 of the weights downloaded (100 while the engine loads). */
+  percent: number;
+  /** The last failure, one line, with the manual way; the companion retries by itself. */
+  error?: string;
+  /** When the next attempt starts, in ms from when this was sent. */
+  retryInMs?: number;
 }
 
 export interface JobPosition {
@@ -140,6 +156,12 @@ export interface CapabilitiesMessage {
   };
   settings: { defaults: StylizeSettings; bounds: SettingBounds };
   styles: StyleInfo[];
+  /**
+   * Present while the companion is not ready to run jobs yet (it is downloading or loading the model);
+   * `submit` is then refused with `preparing`. The companion sends `capabilities` again as it
+   * progresses and once more, without this field, when it is ready.
+   */
+  preparing?: PreparingInfo;
 }
 export interface AcceptedMessage { type: 'accepted'; ref: string; jobId: string; position: number }
 /** Sent whenever this client's queued jobs move (a job ahead finished, was cancelled or dropped). */
@@ -352,6 +374,7 @@ export function parseServerMessage(text: string): ServerTextMessage {
       obj(m.limits, `${p}.limits`);
       obj(m.settings, `${p}.settings`);
       arr(m, 'styles', p, { min: 0, max: 100_000 });
+      if (m.preparing !== undefined) num(obj(m.preparing, `${p}.preparing`), 'percent', `${p}.preparing`, { min: 0, max: 100 });
       break;
     case 'accepted':
       str(m, 'ref', p, REF);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,77 +10,12 @@ import { downloadWeights, type DownloadProgress } from '../weights/download.ts';
 import { loadVggWeights, verifyWeights } from '../weights/loader.ts';
 import { WEIGHTS_CACHE_DIR, WEIGHTS_SHARED_DIR, locateWeights } from '../weights/locate.ts';
 import { PINNED_FILES, PINNED_TOTAL_BYTES } from '../weights/sources.ts';
+import { loadWeightFiles, startWeightsServer, type WeightsServer } from './helpers/weights-server.ts';
 
 const SHARED = WEIGHTS_SHARED_DIR;
 const ALL = PINNED_FILES.map((f) => f.name);
 
-/** What a test server does; changeable between runs. */
-interface Behaviour {
-  /** Serve this file with one byte flipped. */
-  corrupt?: string;
-  /** Send this many body bytes of `file`, then drop the connection, for the next `times` requests. */
-  drop?: { file: string; bytes: number; times: number };
-  /** Answer Range requests with 200 and the whole file, like some proxies. */
-  ignoreRange?: boolean;
-}
-
-interface TestServer {
-  url: string;
-  behaviour: Behaviour;
-  requests: { file: string; range?: string }[];
-  close(): Promise<void>;
-}
-
 const files = new Map<string, Buffer>();
-
-async function startServer(): Promise<TestServer> {
-  const s: TestServer = { url: '', behaviour: {}, requests: [], close: async () => {} };
-  const server = http.createServer((req, res) => {
-    const file = decodeURIComponent(new URL(req.url!, 'http://x').pathname.replace(/^\/w\//, ''));
-    const range = req.headers.range;
-    s.requests.push({ file, range });
-    let body = files.get(file);
-    if (!req.url!.startsWith('/w/') || !body) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    if (s.behaviour.corrupt === file) {
-      body = Buffer.from(body);
-      body[body.length >> 1] ^= 0x5a;
-    }
-    let start = 0;
-    const m = range && !s.behaviour.ignoreRange ? /^bytes=(\d+)-$/.exec(range) : null;
-    if (m) {
-      start = Number(m[1]);
-      if (start >= body.length) {
-        res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }).end();
-        return;
-      }
-      res.writeHead(206, {
-        'Content-Length': body.length - start,
-        'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`,
-      });
-    } else {
-      res.writeHead(200, { 'Content-Length': body.length });
-    }
-    const drop = s.behaviour.drop;
-    if (drop && drop.file === file && drop.times > 0) {
-      drop.times--;
-      // Announce the full length, send part of it, then cut the connection.
-      res.write(body.subarray(start, start + drop.bytes), () => res.socket?.destroy());
-      return;
-    }
-    res.end(body.subarray(start));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  s.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/w/`;
-  s.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return s;
-}
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -105,14 +38,14 @@ async function exists(p: string): Promise<boolean> {
 }
 
 let tmp: string;
-let server: TestServer;
+let server: WeightsServer;
 let n = 0;
 const freshDir = () => path.join(tmp, `dest-${n++}`);
 
 before(async () => {
-  for (const name of ALL) files.set(name, await readFile(path.join(SHARED, name)));
+  for (const [name, bytes] of await loadWeightFiles()) files.set(name, bytes);
   tmp = await mkdtemp(path.join(os.tmpdir(), 'stylize-weights-dl-'));
-  server = await startServer();
+  server = await startWeightsServer(files);
 });
 after(async () => {
   await server.close();

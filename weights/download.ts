@@ -7,7 +7,7 @@ import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { StylizeError, isAbortError } from '../companion/engine/errors.ts';
 import { sha256File } from './hash.ts';
-import { WEIGHTS_CACHE_DIR } from './locate.ts';
+import { weightsCacheDir } from './locate.ts';
 import { PINNED_FILES, PINNED_TOTAL_BYTES, weightsBaseUrl, type PinnedFile } from './sources.ts';
 
 export interface DownloadProgress {
@@ -21,7 +21,7 @@ export interface DownloadProgress {
 }
 
 export interface DownloadOptions {
-  /** Target folder; default the project cache (weights/cache/vgg19-keras-uint8). */
+  /** Target folder; default the download cache (STYLIZE_WEIGHTS_CACHE, else weights/cache/vgg19-keras-uint8). */
   dest?: string;
   /** Folder URL holding model.json; default STYLIZE_WEIGHTS_URL, else the pinned GitHub commit. */
   baseUrl?: string;
@@ -62,7 +62,8 @@ async function fileSize(file: string): Promise<number | undefined> {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`; rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
@@ -170,7 +171,7 @@ async function fetchIntoPart(
 }
 
 export async function downloadWeights(opts: DownloadOptions = {}): Promise<DownloadResult> {
-  const dir = path.resolve(opts.dest ?? WEIGHTS_CACHE_DIR);
+  const dir = path.resolve(opts.dest ?? weightsCacheDir());
   const base = weightsBaseUrl(opts.baseUrl);
   const fetchImpl = opts.fetchImpl ?? fetch;
   const retries = opts.retries ?? 3;

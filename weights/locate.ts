@@ -1,6 +1,7 @@
 /**
- * Finds the folder holding the VGG-19 weights. Order: STYLIZE_WEIGHTS, the project cache
- * (weights/cache/vgg19-keras-uint8, where `stylize weights` downloads), then ../shared beside the repo.
+ * Finds the folder holding the VGG-19 weights. Order: STYLIZE_WEIGHTS, the download cache
+ * (STYLIZE_WEIGHTS_CACHE, default weights/cache/vgg19-keras-uint8), then ../shared beside the repo
+ * (skipped when STYLIZE_NO_SHARED_WEIGHTS=1).
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,18 @@ export const REPO_ROOT: string = path.resolve(path.dirname(fileURLToPath(import.
 
 /** Where `stylize weights` downloads to by default (untracked, see .gitignore). */
 export const WEIGHTS_CACHE_DIR: string = path.join(REPO_ROOT, 'weights', 'cache', 'vgg19-keras-uint8');
+
+/** Env var that moves the download cache (tests and CI point it at a temp folder). */
+export const WEIGHTS_CACHE_ENV = 'STYLIZE_WEIGHTS_CACHE';
+
+/** Env var that, set to 1, skips the ../shared copy (a fresh-machine check must not find it). */
+export const NO_SHARED_WEIGHTS_ENV = 'STYLIZE_NO_SHARED_WEIGHTS';
+
+/** The download cache: STYLIZE_WEIGHTS_CACHE when set, else weights/cache/vgg19-keras-uint8. */
+export function weightsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env[WEIGHTS_CACHE_ENV];
+  return v !== undefined && v.trim() !== '' ? path.resolve(v) : WEIGHTS_CACHE_DIR;
+}
 
 /** The read-only shared copy beside the repository (development machines and CI). */
 export const WEIGHTS_SHARED_DIR: string = path.resolve(REPO_ROOT, '..', 'shared', 'weights', 'vgg19-keras-uint8');
@@ -43,8 +56,9 @@ function hasModelJson(dir: string): boolean {
 
 export function locateWeights(opts: LocateOptions = {}): LocatedWeights {
   const env = opts.env ?? process.env;
-  const cacheDir = opts.cacheDir ?? WEIGHTS_CACHE_DIR;
+  const cacheDir = opts.cacheDir ?? weightsCacheDir(env);
   const sharedDir = opts.sharedDir ?? WEIGHTS_SHARED_DIR;
+  const useShared = env[NO_SHARED_WEIGHTS_ENV] !== '1';
 
   const fromEnv = env[WEIGHTS_DIR_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
@@ -77,12 +91,12 @@ export function locateWeights(opts: LocateOptions = {}): LocatedWeights {
   }
 
   if (hasModelJson(cacheDir)) return { dir: cacheDir, origin: 'cache' };
-  if (hasModelJson(sharedDir)) return { dir: sharedDir, origin: 'shared' };
+  if (useShared && hasModelJson(sharedDir)) return { dir: sharedDir, origin: 'shared' };
 
   throw new StylizeError(
     'weights_missing',
     `The VGG-19 weights were not found. Looked for model.json in: ` +
-      `${WEIGHTS_DIR_ENV} (not set); ${cacheDir}; ${sharedDir}. ` +
+      `${WEIGHTS_DIR_ENV} (not set); ${cacheDir}${useShared ? `; ${sharedDir}` : ` (${NO_SHARED_WEIGHTS_ENV}=1 skips ${sharedDir})`}. ` +
       `Run \`npx stylize weights\` to download them (about 21 MB), or set ${WEIGHTS_DIR_ENV} to a folder that holds them.`,
   );
 }

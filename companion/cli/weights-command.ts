@@ -4,19 +4,18 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
 import { StylizeError } from '../engine/errors.ts';
-import { downloadWeights, type DownloadProgress } from '../../weights/download.ts';
+import { downloadWeights } from '../../weights/download.ts';
+import { progressReporter } from '../../weights/progress.ts';
 import { verifyWeights } from '../../weights/loader.ts';
-import { WEIGHTS_CACHE_DIR, WEIGHTS_DIR_ENV, locateWeights } from '../../weights/locate.ts';
-import { PINNED_FILES } from '../../weights/sources.ts';
+import { WEIGHTS_CACHE_ENV, WEIGHTS_DIR_ENV, locateWeights, weightsCacheDir } from '../../weights/locate.ts';
 
 const USAGE = 'Usage: stylize weights [--dest DIR] [--url URL] [--verify]';
 
-const HELP = `${USAGE}
+const help = () => `${USAGE}
 
 Downloads the VGG-19 weights (about 21 MB, checked against pinned SHA-256 hashes) into
-${WEIGHTS_CACHE_DIR}
+${weightsCacheDir()}  (${WEIGHTS_CACHE_ENV} moves it)
 An interrupted download resumes on the next run.
 
   --dest DIR   download into DIR instead (then set ${WEIGHTS_DIR_ENV}=DIR to use it)
@@ -24,49 +23,6 @@ An interrupted download resumes on the next run.
                STYLIZE_WEIGHTS_URL does the same
   --verify     download nothing; check the hashes of the weights in use (or in --dest)
 `;
-
-function mb(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
-}
-
-/** Progress on a terminal: one bar. Elsewhere (logs, CI): one plain line per finished file. */
-function progressReporter(): { onProgress: (p: DownloadProgress) => void; stop: () => void } {
-  if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        format: 'VGG-19 weights [{bar}] {percentage}% | {done}/{totalMb} MB | {file}',
-        stream: process.stderr,
-        hideCursor: true,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    return {
-      onProgress: (p) => {
-        const total = p.totalBytes ?? 0;
-        const payload = { done: mb(p.doneBytes), totalMb: mb(total), file: p.file };
-        if (!started) {
-          bar.start(total, p.doneBytes, payload);
-          started = true;
-        } else bar.update(p.doneBytes, payload);
-      },
-      stop: () => {
-        if (started) bar.stop();
-      },
-    };
-  }
-  const finished = new Set<string>();
-  return {
-    onProgress: (p) => {
-      if (p.fileTotal !== undefined && p.fileBytes === p.fileTotal && !finished.has(p.file)) {
-        finished.add(p.file);
-        const pct = p.totalBytes ? Math.floor((100 * p.doneBytes) / p.totalBytes) : 0;
-        process.stderr.write(`[${String(pct).padStart(3)}%] ${p.file} (${finished.size}/${PINNED_FILES.length})\n`);
-      }
-    },
-    stop: () => {},
-  };
-}
 
 async function verify(dest: string | undefined): Promise<number> {
   let dir: string;
@@ -111,7 +67,7 @@ async function download(dest: string | undefined, url: string | undefined): Prom
         process.stdout.write(
           used.origin === 'env'
             ? `Note: ${WEIGHTS_DIR_ENV} points to ${used.dir}, so the companion will use that folder, not these.\n`
-            : `Note: the companion looks in ${WEIGHTS_DIR_ENV}, then ${WEIGHTS_CACHE_DIR}; to use these, set ${WEIGHTS_DIR_ENV}="${result.dir}".\n`,
+            : `Note: the companion looks in ${WEIGHTS_DIR_ENV}, then ${weightsCacheDir()}; to use these, set ${WEIGHTS_DIR_ENV}="${result.dir}".\n`,
         );
       }
     } catch (err) {
@@ -145,7 +101,7 @@ export async function runWeightsCommand(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(help());
     return 0;
   }
   if (values.dest !== undefined && values.dest.trim() === '') {

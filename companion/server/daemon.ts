@@ -28,6 +28,7 @@ import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
 import { StyleLibrary } from './styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
+import type { WeightsPreparation } from './weights-preparation.ts';
 
 /** Previews are skipped while this much is still unsent to a client (a slow link gets fewer). */
 const PREVIEW_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
@@ -38,7 +39,15 @@ const THUMBNAIL_SIDE = 96;
 /** Connections not yet paired (each may hold one frame in memory until refused). */
 const MAX_UNPAIRED = 16;
 
-export type DaemonState = 'starting' | 'ready' | 'stopping' | 'stopped';
+/** 'preparing': listening and pairing, but still getting the model (first start); no jobs yet. */
+export type DaemonState = 'starting' | 'preparing' | 'ready' | 'stopping' | 'stopped';
+
+/** A first start without weights: get them while already listening. */
+export interface DaemonPreparation {
+  preparation: WeightsPreparation;
+  /** Called once the port is open, before the download starts (the caller prints where to connect). */
+  onListening?(daemon: Daemon): void;
+}
 
 export interface DaemonInfo {
   host: string;
@@ -73,6 +82,7 @@ export class Daemon {
   private heartbeat?: NodeJS.Timeout;
   private stopping?: Promise<void>;
   private jobSettled?: () => void;
+  private preparation?: WeightsPreparation;
   info!: DaemonInfo;
 
   private constructor(readonly opts: DaemonOptions, private readonly log: Logger) {
@@ -99,8 +109,11 @@ export class Daemon {
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
   }
 
-  /** Token, style library, port, then the engine (seconds). Rejects with DaemonStartError. */
-  static async start(opts: DaemonOptions, log: Logger): Promise<Daemon> {
+  /**
+   * Token, style library, port, then (with `prep`) the weights while already serving, then the engine
+   * (seconds). Resolves when ready. Rejects with DaemonStartError ('stopped' when stop() came first).
+   */
+  static async start(opts: DaemonOptions, log: Logger, prep?: DaemonPreparation): Promise<Daemon> {
     const d = new Daemon(opts, log);
     let tokenCreated: boolean;
     try {
@@ -114,23 +127,60 @@ export class Daemon {
     await d.library.init();
     // The port is taken before the engine loads, so "port in use" is reported at once.
     await d.listen();
-    try {
-      await d.engine.start();
-    } catch (err) {
-      await d.closeServer();
-      const e = err as EngineFailure;
-      throw new DaemonStartError(e.code ?? 'internal', e.message);
-    }
     const styles = await d.library.list();
     const address = d.server.address() as AddressInfo;
     d.info = {
       host: opts.host, port: address.port, token: d.token, tokenFile: opts.tokenFile, tokenCreated,
       styleLibrary: opts.styleLibrary, styleCount: styles.length,
     };
+    if (prep) await d.prepare(prep);
+    try {
+      await d.engine.start();
+    } catch (err) {
+      if (d.stopping) throw new DaemonStartError('stopped', 'The companion was stopped while it was starting.');
+      // After preparing, clients are paired: tell them, do not just drop the port.
+      await (prep ? d.stop('unable to start the engine') : d.closeServer());
+      const e = err as EngineFailure;
+      throw new DaemonStartError(e.code ?? 'internal', e.message);
+    }
     d.heartbeat = setInterval(() => d.beat(), HEARTBEAT_MS);
     d.heartbeat.unref();
+    if (d.stopping) throw new DaemonStartError('stopped', 'The companion was stopped while it was starting.');
     d.state = 'ready';
+    if (prep) {
+      d.preparation = undefined;
+      await d.announceCapabilities();
+    }
     return d;
+  }
+
+  /** Serves in 'preparing' until the weights are there; paired clients hear each step. */
+  private async prepare(prep: DaemonPreparation): Promise<void> {
+    this.preparation = prep.preparation;
+    this.state = 'preparing';
+    const unsubscribe = prep.preparation.onChange(() => void this.announceCapabilities());
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+    prep.onListening?.(this);
+    try {
+      await prep.preparation.run();
+    } catch (err) {
+      if (this.stopping) throw new DaemonStartError('stopped', 'The companion was stopped while it was preparing.');
+      await this.stop('unable to prepare the model');
+      throw new DaemonStartError((err as StylizeError).code ?? 'internal', (err as Error).message);
+    } finally {
+      unsubscribe();
+      clearInterval(this.heartbeat);
+    }
+    if (this.stopping) throw new DaemonStartError('stopped', 'The companion was stopped while it was preparing.');
+  }
+
+  /** Sends fresh capabilities to every paired client (preparing progress, then ready). */
+  private async announceCapabilities(): Promise<void> {
+    const paired = [...this.sessions].filter((s) => s.authed && !s.closed);
+    if (paired.length === 0) return;
+    const caps = this.capabilities(await this.library.list());
+    for (const s of paired) if (!s.closed) s.sendJson(caps);
   }
 
   private listen(): Promise<void> {
@@ -157,6 +207,11 @@ export class Daemon {
         resolve();
       });
     });
+  }
+
+  /** Connections are taken when ready, and while preparing (to pair and show progress). */
+  private get accepting(): boolean {
+    return this.state === 'ready' || this.state === 'preparing';
   }
 
   get port(): number {
@@ -201,7 +256,7 @@ export class Daemon {
   }
 
   health(): Record<string, unknown> {
-    const ready = this.state === 'ready' || this.state === 'stopping';
+    const ready = this.state === 'ready' || (this.state === 'stopping' && this.engine.backend !== undefined);
     return {
       name: 'stylize-companion',
       version: companionVersion(),
@@ -211,6 +266,7 @@ export class Daemon {
       device: ready ? this.engine.backend.device : null,
       queue: { length: this.queue.total, running: this.queue.running !== undefined },
       connections: this.sessions.size,
+      ...(this.preparation && { preparing: this.preparation.info() }),
     };
   }
 
@@ -227,7 +283,7 @@ export class Daemon {
     if (!origin.ok) return refuse(403, origin.reason, origin.reason);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== '/' && path !== '/ws') return refuse(404, 'The Stylize companion takes WebSocket connections on / only.', `path ${path}`);
-    if (this.state !== 'ready') return refuse(503, `The Stylize companion is ${this.state}; try again in a moment.`, `state ${this.state}`);
+    if (!this.accepting) return refuse(503, `The Stylize companion is ${this.state}; try again in a moment.`, `state ${this.state}`);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
   }
 
@@ -245,7 +301,7 @@ export class Daemon {
       s.fatal('too_many_connections', `${unpaired} connections are waiting to pair; try again in a few seconds.`, CLOSE_CODES.tryAgainLater);
       return;
     }
-    if (this.state !== 'ready') {
+    if (!this.accepting) {
       s.fatal('shutting_down', 'The companion is shutting down.', CLOSE_CODES.goingAway);
       return;
     }
@@ -383,7 +439,8 @@ export class Daemon {
   }
 
   private capabilities(styles: CapabilitiesMessage['styles']): CapabilitiesMessage {
-    const b = this.engine.backend;
+    // While preparing there is no engine yet; `preparing` says why.
+    const b = this.engine.backend ?? { name: 'none', device: 'not loaded yet', reason: 'preparing the style model' };
     return {
       type: 'capabilities',
       protocol: PROTOCOL_VERSION,
@@ -401,6 +458,7 @@ export class Daemon {
       },
       settings: { defaults: this.effectiveDefaults(), bounds: { ...SETTING_BOUNDS, size: { min: SETTING_BOUNDS.size.min, max: this.opts.maxSize } } },
       styles,
+      ...(this.preparation && { preparing: this.preparation.info() }),
     };
   }
 
@@ -416,6 +474,10 @@ export class Daemon {
   }
 
   private checkCapacity(s: Session, bytes: number): void {
+    if (this.preparation) {
+      const p = this.preparation.info();
+      throw new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
+    }
     if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down and takes no new jobs.');
     if (s.jobs.size >= this.opts.maxJobsPerClient) {
       throw new ProtocolError('too_many_jobs', `You already have ${s.jobs.size} jobs queued or running, the limit per connection. Wait for one to finish or cancel one.`);
@@ -656,6 +718,7 @@ export class Daemon {
 
   private async doStop(reason: string): Promise<void> {
     this.state = 'stopping';
+    this.preparation?.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Waiting jobs never start; the running one is cancelled and waited for (bounded).
     for (const job of [...this.queue.waitingJobs()]) {

@@ -4,11 +4,12 @@
  */
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import { pathToFileURL } from 'node:url';
 import { PROTOCOL_VERSION } from '../../protocol/messages.ts';
 import { StylizeError } from '../engine/errors.ts';
-import { locateWeights } from '../../weights/locate.ts';
+import { WEIGHTS_DIR_ENV, locateWeights, weightsCacheDir } from '../../weights/locate.ts';
+import { progressReporter } from '../../weights/progress.ts';
+import { WeightsPreparation } from './weights-preparation.ts';
 import { Daemon, DaemonStartError, hostForUrl } from './daemon.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { isLoopbackHost, parseServeArgs, serveUsage, UsageError, type DaemonOptions } from './options.ts';
@@ -36,22 +37,38 @@ export async function runServe(argv: string[], log: Logger = consoleLogger): Pro
       'Every client still needs the pairing token; only do this on a network you trust.',
     );
   }
-  if (!(await ensureWeights(opts, log))) return 1;
+  const weights = findWeights(opts);
+  if (weights === 'fail') return 1;
+  const prep = weights === 'download' ? preparation(log) : undefined;
 
-  process.stdout.write(`Starting the Stylize companion ${companionVersion()}: loading the engine...\n`);
+  process.stdout.write(`Starting the Stylize companion ${companionVersion()}: ${prep ? 'getting the style model first' : 'loading the engine'}...\n`);
+  let stopped: Promise<number> | undefined;
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(opts, log);
+    daemon = await Daemon.start(opts, log, prep && {
+      preparation: prep.preparation,
+      onListening: (d) => {
+        stopped = stopOnSignals(d, log);
+        process.stdout.write(preparingBanner(d, prep.dest));
+      },
+    });
   } catch (err) {
+    prep?.progress.stop();
     if (!(err instanceof DaemonStartError)) throw err;
+    if (err.code === 'stopped') return stopped ?? 0;
     process.stderr.write(`stylize serve: ${err.message}\n`);
     if (err.code === 'weights_missing' || err.code === 'weights_corrupt') {
       process.stderr.write('Run `npx stylize weights` to download (or repair) the weights, then start again. `npx stylize doctor` checks everything.\n');
     }
     return 1;
   }
+  prep?.progress.stop();
   process.stdout.write(banner(daemon));
+  return stopped ?? stopOnSignals(daemon, log);
+}
 
+/** Ctrl+C / SIGTERM stop the daemon cleanly (a second one exits at once); resolves with the exit code. */
+function stopOnSignals(daemon: Daemon, log: Logger): Promise<number> {
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -75,42 +92,57 @@ export async function runServe(argv: string[], log: Logger = consoleLogger): Pro
   });
 }
 
-/** Finds the weights before anything loads; offers the download when a person is at the terminal. */
-async function ensureWeights(opts: DaemonOptions, log: Logger): Promise<boolean> {
+/**
+ * Where the weights come from: found ('ok'), to be downloaded while serving ('download'), or an
+ * explicit setting that is wrong ('fail': the user meant that folder, so it is reported, not replaced).
+ */
+function findWeights(opts: DaemonOptions): 'ok' | 'download' | 'fail' {
   if (opts.weightsDir !== undefined) {
-    if (existsSync(path.join(opts.weightsDir, 'model.json'))) return true;
+    if (existsSync(path.join(opts.weightsDir, 'model.json'))) return 'ok';
     process.stderr.write(`stylize serve: --weights ${opts.weightsDir} has no model.json. Point it at the VGG-19 weights folder, or drop --weights to use the downloaded ones (\`npx stylize weights\`).\n`);
-    return false;
+    return 'fail';
   }
   try {
     locateWeights();
-    return true;
+    return 'ok';
   } catch (err) {
     if (!(err instanceof StylizeError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    if (!process.stdin.isTTY || !process.stdout.isTTY) return false;
+    if (process.env[WEIGHTS_DIR_ENV]?.trim()) {
+      process.stderr.write(`stylize serve: ${err.message}\n`);
+      return 'fail';
+    }
+    return 'download';
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const answer = (await rl.question('Download the VGG-19 weights now (about 21 MB)? [Y/n] ')).trim().toLowerCase();
-  rl.close();
-  if (answer !== '' && answer !== 'y' && answer !== 'yes') return false;
-  try {
-    const { downloadWeights } = await import('../../weights/download.ts');
-    let last = -1;
-    const result = await downloadWeights({
-      onProgress: (p) => {
-        const pct = p.totalBytes ? Math.floor((100 * p.doneBytes) / p.totalBytes) : 0;
-        if (pct !== last) process.stdout.write(`\r  downloading weights: ${pct}%`);
-        last = pct;
-      },
-    });
-    process.stdout.write(`\r  weights ready in ${tildify(result.dir)}\n`);
-    return true;
-  } catch (err) {
-    process.stdout.write('\n');
-    log.error(`the download failed: ${(err as Error).message}`);
-    return false;
-  }
+}
+
+/** The first-start download: into the cache, a bar on the terminal, retried until it works. */
+function preparation(log: Logger): { preparation: WeightsPreparation; progress: { stop(): void }; dest: string } {
+  const dest = weightsCacheDir();
+  const progress = progressReporter();
+  const retry = Number(process.env[RETRY_ENV]);
+  const preparation = new WeightsPreparation({
+    dest,
+    log,
+    onProgress: progress.onProgress,
+    ...(Number.isFinite(retry) && retry > 0 && { firstRetryMs: retry }),
+  });
+  return { preparation, progress, dest };
+}
+
+/** Env var: first wait (ms) before retrying a failed first-start download (default 5000, doubling to 5 min). */
+const RETRY_ENV = 'STYLIZE_WEIGHTS_RETRY_MS';
+
+function preparingBanner(d: Daemon, dest: string): string {
+  const i = d.info;
+  const host = hostForUrl(i.host);
+  return [
+    '',
+    `The VGG-19 weights are not on this machine yet: downloading them (about 21 MB, checksummed) into ${tildify(dest)}.`,
+    `  Address   ws://${host}:${i.port}   (health check: http://${host}:${i.port}/health says "preparing" with a percentage)`,
+    `  Token     ${i.token}   (${i.tokenCreated ? 'new, ' : ''}stored in ${tildify(i.tokenFile)}, mode 0600)`,
+    '  The plugin can pair now; Stylize works once the model is ready. Ctrl+C stops (the download resumes next time).',
+    '',
+  ].join('\n');
 }
 
 function banner(d: Daemon): string {

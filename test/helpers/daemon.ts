@@ -50,13 +50,18 @@ export interface StartOptions {
   /** Reuse a home folder (e.g. to test an existing token file). */
   home?: string;
   timeoutMs?: number;
+  /**
+   * Pass no --weights: the daemon finds (or, on a fresh machine, downloads) them itself. Then this
+   * resolves as soon as it listens, which may be long before it is ready.
+   */
+  findOwnWeights?: boolean;
 }
 
 /** Starts `serve-command.ts` in its own process on a free port and waits for its ready banner. */
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
   const home = opts.home ?? mkdtempSync(path.join(os.tmpdir(), 'stylize-daemon-'));
   const configDir = path.join(home, '.config', 'stylize');
-  const args = ['--import', 'tsx', path.join(ROOT, 'companion', 'server', 'serve-command.ts'), '--port', '0', '--weights', findWeightsDir(), ...(opts.args ?? [])];
+  const args = ['--import', 'tsx', path.join(ROOT, 'companion', 'server', 'serve-command.ts'), '--port', '0', ...(opts.findOwnWeights ? [] : ['--weights', findWeightsDir()]), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), STYLIZE_PORT: '', ...opts.env },
@@ -71,7 +76,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     const timer = setTimeout(() => reject(new Error(`daemon not ready after ${opts.timeoutMs ?? 120000} ms; output:\n${out}`)), opts.timeoutMs ?? 120_000);
     const check = () => {
       const m = /Address\s+ws:\/\/[^\s]+:(\d+)/.exec(out);
-      if (m && out.includes('Ready.')) {
+      if (m && (opts.findOwnWeights || out.includes('Ready.'))) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }
