@@ -129,7 +129,11 @@ test('empty selection: a clear message and Stylize disabled; selecting a layer l
 
 test('pick a library style, Stylize: progress, ETA, previews and loss chart stream; the result lands as a new layer', async () => {
   await ui.locator('.style-card[data-style="Starry Night"] img').waitFor({ timeout: 10_000 });
-  assert.equal(await ui.locator('.style-card').count(), 2);
+  assert.equal(await ui.locator('.style-card:not([data-builtin])').count(), 2);
+  // The built-in paintings come first, with their artist.
+  assert.equal(await ui.locator('.style-card[data-builtin]').count(), 5);
+  assert.equal(await ui.locator('.style-card').first().getAttribute('data-style'), 'The Starry Night');
+  assert.equal(await ui.locator('.style-card').first().locator('.artist').innerText(), 'Vincent van Gogh');
   await ui.locator('.style-card[data-style="Starry Night"]').click();
   assert.equal(await ui.locator('.style-card[data-style="Starry Night"]').getAttribute('aria-selected'), 'true');
   await openSettings();
@@ -219,7 +223,7 @@ test('companion stopped: offline with the reason and what to do; restarted: reco
   await ui.locator('#conn[data-status="connected"]').waitFor({ timeout: 60_000 });
   assert.equal(await ui.locator('#offline').isHidden(), true);
   // The library is read again after reconnecting (Scream is gone now).
-  await until('library refreshed', async () => (await ui.locator('.style-card').count()) === 1, 10_000);
+  await until('library refreshed', async () => (await ui.locator('.style-card:not([data-builtin])').count()) === 1, 10_000);
 });
 
 test('a style from an image file: Stylize with it, then add it to the companion\'s library', async () => {

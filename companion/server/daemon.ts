@@ -27,6 +27,7 @@ import { companionVersion } from './paths.ts';
 import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
 import { StyleLibrary } from './styles.ts';
+import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
 import type { WeightsPreparation } from './weights-preparation.ts';
 
@@ -96,6 +97,7 @@ export class Daemon {
       maxFileBytes: opts.maxFrameBytes,
       thumbnailSide: THUMBNAIL_SIDE,
       log: (line) => log.warn(line),
+      builtinDir: BUILTIN_STYLES_DIR,
     });
     this.server = http.createServer((req, res) => this.onHttp(req, res));
     // Raw sockets are bounded too (WebSocket connections are counted separately, with a clear error).

@@ -156,7 +156,7 @@ function banner(d: Daemon): string {
     ...b.skipped.map((s) => `            not ${s.name}: ${s.reason}`),
     `  Address   ws://${host}:${i.port}   (health check: http://${host}:${i.port}/health)`,
     `  Token     ${i.token}   (${i.tokenCreated ? 'new, ' : ''}stored in ${tildify(i.tokenFile)}, mode 0600)`,
-    `  Styles    ${i.styleCount} in ${tildify(i.styleLibrary)}`,
+    `  Styles    ${i.styleCount}: the built-in paintings, then yours in ${tildify(i.styleLibrary)}`,
     `  Plugin    In Figma: Plugins > Development > Import plugin from manifest..., choose`,
     `            ${path.join(PROJECT_ROOT, 'manifest.json')}; run Stylize and paste the token when it asks.`,
     `            In Photopea: http://${host}:${i.port}${PHOTOPEA_PATH}/plugin.json has the plugin entry and a link that opens Photopea with it.`,

@@ -1,11 +1,12 @@
 /**
- * The style library: a folder of images on the companion's machine. Each image's name is its file
- * name without extension. Listing is cached by (size, mtime) so thumbnails are made once.
+ * The style library: the built-in styles (listed first, read-only), then a folder of images on the
+ * companion's machine. Each of those images' name is its file name without extension. Listing is cached by (size, mtime) so thumbnails are made once.
  */
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { STYLE_NAME_PATTERN, type StyleInfo } from '../../protocol/messages.ts';
+import { loadBuiltinStyles } from './builtin-styles.ts';
 import { probeImage, thumbnailPng } from './images.ts';
 
 const EXTENSIONS: Record<string, string> = {
@@ -29,6 +30,8 @@ export interface StyleLibraryOptions {
   maxFileBytes: number;
   thumbnailSide: number;
   log?: (line: string) => void;
+  /** Folder of the built-in styles (builtin.json + images); none when absent. */
+  builtinDir?: string;
 }
 
 export class StyleLibrary {
@@ -37,11 +40,17 @@ export class StyleLibrary {
   private warned = new Set<string>();
   private available = true;
   private unavailableReason = '';
+  /** Built-in styles by lower-case name: listed first, never replaced by a user's file or a save. */
+  private builtins = new Map<string, Entry>();
 
   constructor(readonly dir: string, private readonly opts: StyleLibraryOptions) {}
 
   /** Creates the folder if needed. A failure leaves the daemon running without a library. */
   async init(): Promise<void> {
+    if (this.opts.builtinDir) {
+      const found = await loadBuiltinStyles(this.opts.builtinDir, this.opts.maxPixels, (line) => this.opts.log?.(line));
+      this.builtins = new Map(found.map((b) => [b.info.name.toLowerCase(), { info: b.info, file: b.file, size: b.size, mtimeMs: 0 }]));
+    }
     try {
       await mkdir(this.dir, { recursive: true });
       this.available = true;
@@ -58,13 +67,14 @@ export class StyleLibrary {
 
   /** Scans the folder; entries whose file did not change keep their cached info and thumbnail. */
   async list(): Promise<StyleInfo[]> {
-    if (!this.available) return [];
+    const builtins = [...this.builtins.values()].map((e) => e.info);
+    if (!this.available) return builtins;
     let names: string[];
     try {
       names = (await readdir(this.dir)).sort();
     } catch (err) {
       this.opts.log?.(`cannot list the style library ${this.dir}: ${(err as Error).message}`);
-      return [];
+      return builtins;
     }
     const next = new Map<string, Entry>();
     for (const fileName of names) {
@@ -73,8 +83,9 @@ export class StyleLibrary {
       if (!(ext in EXTENSIONS) || fileName.startsWith('.')) continue;
       const name = fileName.slice(0, -ext.length);
       const key = name.toLowerCase();
-      if (!STYLE_NAME_PATTERN.test(name) || next.has(key)) {
-        this.warnOnce(fileName, next.has(key) ? 'another file has the same name' : 'its name has characters a style name cannot have');
+      if (!STYLE_NAME_PATTERN.test(name) || next.has(key) || this.builtins.has(key)) {
+        this.warnOnce(fileName, this.builtins.has(key) ? 'a built-in style has that name (rename the file)'
+          : next.has(key) ? 'another file has the same name' : 'its name has characters a style name cannot have');
         continue;
       }
       const file = path.join(this.dir, fileName);
@@ -97,7 +108,7 @@ export class StyleLibrary {
       }
     }
     this.cache = next;
-    return [...next.values()].map((e) => e.info);
+    return [...builtins, ...[...next.values()].map((e) => e.info)];
   }
 
   private warnOnce(fileName: string, why: string): void {
@@ -107,6 +118,8 @@ export class StyleLibrary {
   }
 
   private async entry(name: string): Promise<Entry> {
+    const builtin = this.builtins.get(name.toLowerCase());
+    if (builtin) return builtin;
     if (!this.available) this.unavailable();
     let e = this.cache.get(name.toLowerCase());
     if (!e) {
@@ -114,7 +127,7 @@ export class StyleLibrary {
       e = this.cache.get(name.toLowerCase());
     }
     if (!e) {
-      const known = [...this.cache.values()].map((x) => x.info.name);
+      const known = [...this.builtins.values(), ...this.cache.values()].map((x) => x.info.name);
       throw new ProtocolError('unknown_style', `There is no style named ${JSON.stringify(name)} in the library${known.length ? ` (it has: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''})` : ' (it is empty)'}.`);
     }
     return e;
@@ -141,6 +154,10 @@ export class StyleLibrary {
   async save(name: string, bytes: Uint8Array, format: string, overwrite: boolean): Promise<StyleInfo> {
     if (!this.available) this.unavailable();
     if (!STYLE_NAME_PATTERN.test(name)) throw new ProtocolError('bad_style_name', `${JSON.stringify(name)} cannot be a style name: use letters, digits, spaces, "_", "." or "-".`);
+    const builtin = this.builtins.get(name.toLowerCase());
+    if (builtin) {
+      throw new ProtocolError('style_builtin', `${JSON.stringify(builtin.info.name)} is a built-in style (${builtin.info.title}, ${builtin.info.artist}); built-ins cannot be replaced or removed. Save yours under another name.`);
+    }
     if (bytes.length > this.opts.maxFileBytes) throw new ProtocolError('image_too_large', `The style image is ${(bytes.length / 1048576).toFixed(1)} MB; the library takes files up to ${(this.opts.maxFileBytes / 1048576).toFixed(0)} MB.`);
     await this.list();
     const existing = this.cache.get(name.toLowerCase());

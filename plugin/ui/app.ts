@@ -6,7 +6,7 @@ import { DEFAULT_TRAITS, type Host, type HostTraits, type LayerSummary, type Sel
 import {
   DEFAULT_SETTINGS, MAX_IMAGE_SIDE, SettingsError, validateSettings, type OutputMode, type PluginSettings,
 } from '../host/settings.ts';
-import type { StyleInfo } from '../../protocol/messages.ts';
+import type { PreparingInfo, StyleInfo } from '../../protocol/messages.ts';
 import { BatchRunner, effectiveOutputSize, type JobView, type StyleChoice } from './batch.ts';
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
@@ -48,6 +48,8 @@ export class App {
   private chartFrame = 0;
   private readonly dirtyCharts = new Set<number>();
   private lastJobs: JobView[] = [];
+  /** Connected at the last state change (capabilities can arrive again on the same connection). */
+  private paired = false;
 
   constructor(host: Host, doc: Document, options: AppOptions = {}) {
     this.host = host;
@@ -126,6 +128,9 @@ export class App {
     const offline = this.el('offline');
     const tokenPanel = this.el('token-panel');
     offline.hidden = state.status !== 'offline';
+    const wasConnected = this.paired;
+    this.paired = state.status === 'connected';
+    this.renderPreparing(state.status === 'connected' ? state.capabilities.preparing : undefined);
     if (this.retryTicker) clearInterval(this.retryTicker);
     this.retryTicker = null;
     switch (state.status) {
@@ -134,10 +139,12 @@ export class App {
         break;
       case 'connected': {
         const b = state.capabilities.backend;
-        text.textContent = `Connected · ${b.name}`;
-        conn.title = [b.device, b.reason].filter(Boolean).join(' · ');
+        const preparing = state.capabilities.preparing;
+        text.textContent = preparing ? `Preparing the style model: ${preparing.percent}%` : `Connected · ${b.name}`;
+        conn.title = preparing ? '' : [b.device, b.reason].filter(Boolean).join(' · ');
         this.showTokenEntry = false;
-        void this.refreshLibrary();
+        // The companion re-sends capabilities while it prepares; the library is listed once per connection.
+        if (!wasConnected) void this.refreshLibrary();
         this.renderSettings();
         break;
       }
@@ -160,6 +167,17 @@ export class App {
     }
     tokenPanel.hidden = !(state.status === 'needs-token' || this.showTokenEntry);
     this.renderAction();
+  }
+
+  /** The first start's download: how far, and the companion's reason when it failed (it retries by itself). */
+  private renderPreparing(preparing: PreparingInfo | undefined): void {
+    this.el('preparing').hidden = !preparing;
+    if (!preparing) return;
+    this.el('preparing-title').textContent = preparing.error
+      ? 'The companion could not download the style model yet'
+      : `Preparing the style model: ${preparing.percent}%`;
+    this.el('preparing-detail').textContent = preparing.error
+      ?? 'The companion is downloading the VGG-19 weights (about 21 MB, once). Stylize is available when it is ready.';
   }
 
   private async refreshLibrary(): Promise<void> {
@@ -348,7 +366,9 @@ export class App {
       card.className = 'style-card';
       card.setAttribute('role', 'option');
       card.dataset.style = style.name;
-      card.title = `${style.name} (${formatSize(style.width, style.height)})`;
+      if (style.builtin) card.dataset.builtin = 'true';
+      const credit = [style.artist, style.year].filter(Boolean).join(', ');
+      card.title = `${style.title ?? style.name}${credit ? ` (${credit})` : ''} · ${formatSize(style.width, style.height)}`;
       card.setAttribute('aria-selected', String(style.name === this.settings.lastStyleId));
       const url = this.libraryThumbs.get(style.name.toLowerCase());
       const img = this.doc.createElement(url ? 'img' : 'div');
@@ -356,6 +376,12 @@ export class App {
       const label = this.doc.createElement('span');
       label.textContent = style.name;
       card.append(img, label);
+      if (style.artist) {
+        const artist = this.doc.createElement('span');
+        artist.className = 'artist';
+        artist.textContent = style.artist;
+        card.append(artist);
+      }
       card.addEventListener('click', () => this.applySettings({ ...this.settings, lastStyleId: style.name }));
       grid.append(card);
     }
@@ -451,6 +477,7 @@ export class App {
     if (!state || state.status !== 'connected') {
       return state?.status === 'needs-token' ? 'Paste the companion’s token above first.' : 'Waiting for the companion (see above).';
     }
+    if (state.capabilities.preparing) return 'The companion is preparing the style model (see above).';
     if (this.runner.running) return 'Working… you can cancel below.';
     if (this.selection.layers.length === 0) return this.traits.selectHint;
     const content = this.contentLayers();
