@@ -8,6 +8,7 @@ const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
   stylize serve [options]      start the companion daemon for the Figma / Photopea plugin (npm start)
   stylize doctor               check weights, backend, port and token, and say how to fix problems
   stylize weights [options]    download the VGG-19 weights into weights/cache (checksummed, resumable)
+  stylize service install|status|stop|uninstall   run the companion in the background, started at login
   stylize bench [options]      measure ms per iteration on each available backend
   stylize bench-large [options]  one 2048 x 2048 job through coarse-to-fine and tiles: time, memory, seams
 `;
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('../server/serve-command.ts')).runServe,
   doctor: async () => (await import('../server/doctor-command.ts')).runDoctor,
   weights: async () => (await import('./weights-command.ts')).runWeightsCommand,
+  service: async () => (await import('./service-command.ts')).runServiceCommand,
   bench: async () => (await import('../bench/bench.ts')).runBench,
   'bench-large': async () => (await import('../bench/large-job.ts')).runLargeJobBench,
 };

@@ -60,6 +60,7 @@ export async function runDoctor(argv: string[], out: NodeJS.WritableStream = pro
   if (weightsDir && !quick) await checkBackend(opts, weightsDir, report);
   await checkStyleLibrary(opts, report);
   await checkCodec(report);
+  await checkService(opts, report);
   if (!isLoopbackHost(opts.host)) {
     report({ level: 'warn', what: `--host ${opts.host} exposes the companion beyond this machine`, fix: 'use the default 127.0.0.1 unless you mean to serve other machines (the token is then your only protection)' });
   }
@@ -207,6 +208,19 @@ async function checkStyleLibrary(opts: DaemonOptions, report: (f: Finding) => vo
     } catch (err) {
       report({ level: 'warn', what: `style ${f} is not a readable image (${(err as Error).message.split('\n')[0]}); it is not listed`, fix: `replace or remove ${path.join(dir, f)}` });
     }
+  }
+}
+
+/** Whether the companion runs in the background (`stylize service install`); informational either way. */
+async function checkService(opts: DaemonOptions, report: (f: Finding) => void): Promise<void> {
+  try {
+    const { ServiceManager } = await import('../service/service-manager.ts');
+    const s = await new ServiceManager().status(async () => (await getHealth(opts.host, opts.port))?.name === 'stylize-companion');
+    report(s.installed
+      ? { level: s.running ? 'ok' : 'warn', what: `background service installed (${tildify(s.file)}), ${s.running ? 'running' : 'not running'}${s.managerSays ? ` (${s.managerSays})` : ''}; log ${tildify(s.logFile)}`, ...(!s.running && { fix: `see the log; \`npx stylize service install\` starts it again` }) }
+      : { level: 'info', what: 'background service not installed (`npx stylize service install` starts the companion at login)' });
+  } catch (err) {
+    report({ level: 'info', what: `background service: ${(err as Error).message}` });
   }
 }
 
