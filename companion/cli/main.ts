@@ -10,6 +10,7 @@ const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
   stylize weights [options]    download the VGG-19 weights into weights/cache (checksummed, resumable)
   stylize bench [options]      measure ms per iteration on each available backend
   stylize bench-large [options]  one 2048 x 2048 job through coarse-to-fine and tiles: time, memory, seams
+  stylize bench-quality [options]  time against quality: plans vs the seed recipe, distances, contact sheet
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   weights: async () => (await import('./weights-command.ts')).runWeightsCommand,
   bench: async () => (await import('../bench/bench.ts')).runBench,
   'bench-large': async () => (await import('../bench/large-job.ts')).runLargeJobBench,
+  'bench-quality': async () => (await import('../bench/quality.ts')).runQualityBench,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -47,6 +47,16 @@ const AUTO_COARSEST = 512;
 const MIN_TILE = 128;
 const MIN_FINE_ITERATIONS = 10;
 
+/**
+ * Long sides from `coarsest` up to `size` in steps of sqrt(2) (each scale has half the pixels of
+ * the next), computed down from the size so the last one is exact.
+ */
+export function pyramidScales(size: number, coarsest = 128): number[] {
+  const scales = [size];
+  while (Math.round(scales[0] / Math.SQRT2) >= coarsest) scales.unshift(Math.round(scales[0] / Math.SQRT2));
+  return scales;
+}
+
 export function autoScales(size: number): number[] {
   const scales = [size];
   while (scales[0] > AUTO_COARSEST) scales.unshift(Math.round(scales[0] / 2));
