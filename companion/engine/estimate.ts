@@ -30,6 +30,8 @@ export interface CostModel {
 const CALIBRATION_SIDES = [64, 128];
 /** Weight of the newest finished job in the correction factor. */
 const REFINE_WEIGHT = 0.5;
+/** Jobs shorter than this are mostly fixed costs and timer noise: they do not refine the model. */
+const MIN_REFINE_MS = 2000;
 
 function fit(xs: number[], ys: number[]): Line {
   const b = Math.max(0, (ys[1] - ys[0]) / (xs[1] - xs[0]));
@@ -106,7 +108,7 @@ export function refine(model: CostModel, plan: JobPlan, optimizer: OptimizerName
   if (iterations > 0 && evaluations >= iterations) evalsPerIteration[optimizer] = evaluations / iterations;
   const next = { ...model, evalsPerIteration };
   const predicted = planMs(next, plan, optimizer);
-  if (!(predicted > 0) || !(elapsedMs > 0)) return next;
+  if (!(predicted > 0) || !(elapsedMs >= MIN_REFINE_MS)) return next;
   const ratio = elapsedMs / predicted;
   const correction = model.jobs === 0 ? ratio : (1 - REFINE_WEIGHT) * model.correction + REFINE_WEIGHT * ratio;
   return { ...next, correction, jobs: model.jobs + 1 };

@@ -35,15 +35,25 @@ export interface PlanInput {
   height: number;
   size: number;
   iterations: number;
-  /** 'auto': coarse-to-fine above 512 px. Or explicit long sides, ascending, the last = size. */
+  /**
+   * 'auto': coarse-to-fine from ~128 px in sqrt(2) steps (pyramidScales), `iterations` at the output
+   * size and AUTO_GROWTH times more at each coarser scale. 'off': one scale. Or explicit long sides,
+   * ascending, the last = size (then `iterations` at the coarsest, half at each finer, as before).
+   */
   scales: 'auto' | 'off' | number[];
   scaleIterations?: number[];
   styleScale: number;
   budgetBytes: number;
 }
 
-/** Coarsest long side of the automatic schedule: the first halving of the size at or below this. */
-const AUTO_COARSEST = 512;
+/** Coarsest long side of the automatic schedule. */
+export const AUTO_COARSEST = 128;
+/**
+ * Iterations at each coarser scale over the next finer one. A coarser scale has half the pixels,
+ * so it costs 1.5 / 2 = 0.75 of the finer one's time: most iterations run coarse, where they are
+ * cheap, and the output size only refines (measured: docs/quality.md).
+ */
+export const AUTO_GROWTH = 1.5;
 const MIN_TILE = 128;
 const MIN_FINE_ITERATIONS = 10;
 
@@ -58,9 +68,12 @@ export function pyramidScales(size: number, coarsest = 128): number[] {
 }
 
 export function autoScales(size: number): number[] {
-  const scales = [size];
-  while (scales[0] > AUTO_COARSEST) scales.unshift(Math.round(scales[0] / 2));
-  return scales;
+  return pyramidScales(size, AUTO_COARSEST);
+}
+
+/** Iterations per scale of the 'auto' schedule: `iterations` at the output size, AUTO_GROWTH x more per coarser scale. */
+export function autoIterations(scales: number, iterations: number): number[] {
+  return Array.from({ length: scales }, (_, k) => Math.max(1, Math.round(iterations * AUTO_GROWTH ** (scales - 1 - k))));
 }
 
 /** Largest multiple of 16 whose training pass fits the budget, capped at `max`. */
@@ -99,7 +112,7 @@ export function planJob(input: PlanInput): JobPlan {
     }
     if (scales.at(-1) !== size) scales.push(size);
   }
-  const its = input.scaleIterations;
+  const its = input.scaleIterations ?? (input.scales === 'auto' ? autoIterations(scales.length, iterations) : undefined);
   if (its && its.length !== scales.length) {
     throw new StylizeError('bad_setting', `scaleIterations needs one count per scale (${scales.length}: ${scales.join(', ')}).`);
   }
