@@ -18,12 +18,12 @@ test('coarse-to-fine is automatic: from ~128 px in steps of sqrt(2) up to the ou
   assert.deepEqual(autoScales(2048), [128, 181, 256, 362, 512, 724, 1024, 1448, 2048]);
 });
 
-test('the default plan: L-BFGS, `iterations` at the output size, 1.5x more at each coarser scale', () => {
+test('the default plan: L-BFGS, `iterations` at every scale from 128 px up', () => {
   const s = resolveSettings({});
   assert.deepEqual([s.optimizer, s.learningRate, s.scales, s.iterations], ['lbfgs', 1, 'auto', DEFAULT_SETTINGS.iterations]);
   const plan = planJob({ width: 640, height: 480, size: 512, iterations: 20, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
-  assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[128, 96, 101], [181, 136, 68], [256, 192, 45], [362, 272, 30], [512, 384, 20]]);
-  assert.equal(plan.totalSteps, 101 + 68 + 45 + 30 + 20);
+  assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[128, 96, 20], [181, 136, 20], [256, 192, 20], [362, 272, 20], [512, 384, 20]]);
+  assert.equal(plan.totalSteps, 5 * 20);
   assert.ok(plan.stages.every((st, k) => st.styleSize === [128, 181, 256, 362, 512][k]), 'the style follows each scale');
   const one = planJob({ width: 640, height: 480, size: 128, iterations: 7, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
   assert.deepEqual(one.stages.map((st) => st.iterations), [7], 'at 128 px the plan is one scale of `iterations`');

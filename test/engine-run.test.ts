@@ -47,7 +47,7 @@ test('the same seed on the same backend reproduces the result; another seed does
 });
 
 test('on the cpu backend a run converges too, and its first iterations agree with wasm', async () => {
-  const req = { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 40, optimizer: 'adam' } };
+  const req = { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 40, optimizer: 'adam' as const } };
   const cpu = await Engine.create({ backend: 'cpu', weightsDir: weightsDir() });
   let onCpu: StylizeResult;
   try {

@@ -28,7 +28,7 @@ Output
   --loss-log FILE            loss CSV (iteration,content,style,tv,total)  (default OUT-losses.csv)
   --loss-plot FILE           loss curves as SVG                           (default OUT-losses.svg)
 Optimization
-  --iterations N             at the output size; 1.5x more per coarser scale (default ${DEFAULT_SETTINGS.iterations})
+  --iterations N             per scale of the coarse-to-fine plan    (default ${DEFAULT_SETTINGS.iterations})
   --optimizer adam|lbfgs     (default ${DEFAULT_SETTINGS.optimizer})
   --learning-rate X          Adam step size, L-BFGS step scale           (default 2 with adam, 1 with lbfgs)
   --init noise|content|random  starting image                              (default ${DEFAULT_SETTINGS.init})

@@ -37,7 +37,7 @@ export interface PlanInput {
   iterations: number;
   /**
    * 'auto': coarse-to-fine from ~128 px in sqrt(2) steps (pyramidScales), `iterations` at the output
-   * size and AUTO_GROWTH times more at each coarser scale. 'off': one scale. Or explicit long sides,
+   * size and AUTO_GROWTH times as many at each coarser scale. 'off': one scale. Or explicit long sides,
    * ascending, the last = size (then `iterations` at the coarsest, half at each finer, as before).
    */
   scales: 'auto' | 'off' | number[];
@@ -49,11 +49,11 @@ export interface PlanInput {
 /** Coarsest long side of the automatic schedule. */
 export const AUTO_COARSEST = 128;
 /**
- * Iterations at each coarser scale over the next finer one. A coarser scale has half the pixels,
- * so it costs 1.5 / 2 = 0.75 of the finer one's time: most iterations run coarse, where they are
- * cheap, and the output size only refines (measured: docs/quality.md).
+ * Iterations at each coarser scale over the next finer one. 1: every scale runs `iterations`; a
+ * coarser scale has half the pixels, so it costs half the time, and the whole plan costs under 2x
+ * its output-size scale while most iterations run coarse (see docs/quality.md for the arithmetic).
  */
-export const AUTO_GROWTH = 1.5;
+export const AUTO_GROWTH = 1;
 const MIN_TILE = 128;
 const MIN_FINE_ITERATIONS = 10;
 

@@ -18,7 +18,7 @@ export const DEFAULT_LEARNING_RATE: Record<StylizeSettings['optimizer'], number>
 
 export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze({
   size: 333,
-  /** At the output size; coarser scales run more (plan.ts, 'auto'). */
+  /** At each scale of the 'auto' coarse-to-fine plan (plan.ts). */
   iterations: 30,
   contentWeight: 0.01,
   styleWeight: 1,
