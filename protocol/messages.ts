@@ -108,8 +108,21 @@ export interface ListStylesMessage {
   thumbnails?: boolean;
 }
 export interface PingMessage { type: 'ping'; t?: number }
+/**
+ * How long would a job take? Answered by `estimate` (or `error` with the same ref). Optional: a
+ * client that never asks loses nothing. The companion plans the job as `submit` would (scales,
+ * iterations) and prices it with costs it measured on its own backend.
+ */
+export interface EstimateRequest {
+  type: 'estimate';
+  ref: string;
+  /** The content image's size in pixels (the job keeps its aspect ratio). */
+  width: number;
+  height: number;
+  settings?: WireSettings;
+}
 
-export type ClientTextMessage = HelloMessage | CancelMessage | StatusRequest | ListStylesMessage | PingMessage;
+export type ClientTextMessage = HelloMessage | CancelMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest;
 
 // Client -> server, binary frames (header + bytes; see frames.ts)
 
@@ -162,6 +175,8 @@ export interface CapabilitiesMessage {
    * progresses and once more, without this field, when it is ready.
    */
   preparing?: PreparingInfo;
+  /** Optional requests this companion answers beyond protocol 1's core, e.g. 'estimate'. */
+  features?: string[];
 }
 export interface AcceptedMessage { type: 'accepted'; ref: string; jobId: string; position: number }
 /** Sent whenever this client's queued jobs move (a job ahead finished, was cancelled or dropped). */
@@ -217,12 +232,20 @@ export interface StatusMessage {
 export interface StylesMessage { type: 'styles'; styles: StyleInfo[] }
 export interface StyleSavedMessage { type: 'style_saved'; ref: string; style: StyleInfo }
 export interface PongMessage { type: 'pong'; t?: number }
+export interface EstimateMessage {
+  type: 'estimate';
+  ref: string;
+  /** Expected wall time of the job once it starts (queue wait not included). */
+  ms: number;
+  /** The planned scales, coarsest first, and their iterations. */
+  scales: { width: number; height: number; iterations: number }[];
+}
 export interface ShutdownMessage { type: 'shutdown'; message: string }
 
 export type ServerTextMessage =
   | CapabilitiesMessage | AcceptedMessage | QueueMessage | StartedMessage | ProgressMessage | DoneMessage
   | CancelledMessage | ErrorMessage | StatusMessage | StylesMessage | StyleSavedMessage | PongMessage
-  | ShutdownMessage;
+  | ShutdownMessage | EstimateMessage;
 
 // Server -> client, binary frames
 
@@ -241,11 +264,11 @@ export type ServerBinaryMessage = PreviewFrameHeader | ResultFrameHeader | Thumb
 // ---------------------------------------------------------------------------------------------
 // Validators
 
-export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'status', 'list_styles', 'ping'] as const;
+export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'status', 'list_styles', 'ping', 'estimate'] as const;
 export const CLIENT_BINARY_TYPES = ['submit', 'save_style'] as const;
 export const SERVER_TEXT_TYPES = [
   'capabilities', 'accepted', 'queue', 'started', 'progress', 'done', 'cancelled', 'error', 'status',
-  'styles', 'style_saved', 'pong', 'shutdown',
+  'styles', 'style_saved', 'pong', 'shutdown', 'estimate',
 ] as const;
 export const SERVER_BINARY_TYPES = ['preview', 'result', 'thumbnail'] as const;
 
@@ -302,6 +325,13 @@ export function parseClientMessage(text: string): ClientTextMessage {
     case 'ping': {
       const t = optNum(m, 't', p, { min: -Number.MAX_VALUE, max: Number.MAX_VALUE });
       return { type: 'ping', ...(t !== undefined && { t }) };
+    }
+    case 'estimate': {
+      const ref = str(m, 'ref', p, REF);
+      const width = num(m, 'width', p, { min: 1, max: 1_000_000, integer: true });
+      const height = num(m, 'height', p, { min: 1, max: 1_000_000, integer: true });
+      const settings = m.settings === undefined ? undefined : (obj(m.settings, `${p}.settings`) as WireSettings);
+      return { type: 'estimate', ref, width, height, ...(settings !== undefined && { settings }) };
     }
     default:
       return unknownType(m.type, [...CLIENT_TEXT_TYPES, ...CLIENT_BINARY_TYPES.map((t) => `${t} (binary)`)], 'text frame');
@@ -406,6 +436,11 @@ export function parseServerMessage(text: string): ServerTextMessage {
     case 'error':
       if (!isErrorCode(m.code)) fail(`${p}.code`, 'a known error code', m.code);
       str(m, 'message', p, { max: 10_000 });
+      break;
+    case 'estimate':
+      str(m, 'ref', p, REF);
+      num(m, 'ms', p, { min: 0, max: Number.MAX_VALUE });
+      arr(m, 'scales', p, { min: 0, max: 1000 });
       break;
     case 'status':
     case 'styles':

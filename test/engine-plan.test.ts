@@ -2,24 +2,45 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoScales, planJob } from '../companion/engine/plan.ts';
+import { DEFAULT_SETTINGS, SEED_PLAN, resolveSettings } from '../companion/engine/settings.ts';
 import { blendInto, crop, resizeBilinear, tileGrid } from '../companion/engine/tiling.ts';
 import { trainingBytes } from '../companion/engine/memory.ts';
 import { rgbToYiq, yiqToRgb } from '../companion/engine/color.ts';
 
 const GiB = 2 ** 30;
 
-test('coarse-to-fine is automatic above 512 px: halvings from the largest at or under 512', () => {
-  assert.deepEqual(autoScales(333), [333]);
-  assert.deepEqual(autoScales(512), [512]);
-  assert.deepEqual(autoScales(1024), [512, 1024]);
-  assert.deepEqual(autoScales(2048), [512, 1024, 2048]);
-  assert.deepEqual(autoScales(3000), [375, 750, 1500, 3000]);
+test('coarse-to-fine is automatic: from ~128 px in steps of sqrt(2) up to the output size', () => {
+  assert.deepEqual(autoScales(128), [128]);
+  assert.deepEqual(autoScales(160), [160], 'no scale under 128 px');
+  assert.deepEqual(autoScales(256), [128, 181, 256]);
+  assert.deepEqual(autoScales(333), [166, 235, 333]);
+  assert.deepEqual(autoScales(512), [128, 181, 256, 362, 512]);
+  assert.deepEqual(autoScales(2048), [128, 181, 256, 362, 512, 724, 1024, 1448, 2048]);
 });
 
-test('finer scales get fewer iterations; explicit schedules are checked', () => {
-  const plan = planJob({ width: 4000, height: 3000, size: 2048, iterations: 300, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
-  assert.deepEqual(plan.stages.map((s) => [s.width, s.height, s.iterations]), [[512, 384, 300], [1024, 768, 150], [2048, 1536, 75]]);
-  assert.ok(plan.stages.every((s) => !s.tile), 'a large budget needs no tiles');
+test('the default plan: L-BFGS, `iterations` at every scale from 128 px up', () => {
+  const s = resolveSettings({});
+  assert.deepEqual([s.optimizer, s.learningRate, s.scales, s.iterations], ['lbfgs', 1, 'auto', DEFAULT_SETTINGS.iterations]);
+  const plan = planJob({ width: 640, height: 480, size: 512, iterations: 20, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[128, 96, 20], [181, 136, 20], [256, 192, 20], [362, 272, 20], [512, 384, 20]]);
+  assert.equal(plan.totalSteps, 5 * 20);
+  assert.ok(plan.stages.every((st, k) => st.styleSize === [128, 181, 256, 362, 512][k]), 'the style follows each scale');
+  const one = planJob({ width: 640, height: 480, size: 128, iterations: 7, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(one.stages.map((st) => st.iterations), [7], 'at 128 px the plan is one scale of `iterations`');
+});
+
+test('the seed recipe is one setting group away: --optimizer adam --scales off --iterations 300', () => {
+  const s = resolveSettings({ ...SEED_PLAN });
+  assert.deepEqual(SEED_PLAN, { optimizer: 'adam', scales: 'off', iterations: 300 });
+  assert.equal(s.learningRate, 2, "Adam's learning rate follows the optimizer");
+  assert.deepEqual([s.init, s.noiseRatio, s.contentWeight, s.styleWeight, s.tvWeight], ['noise', 0.6, 0.01, 1, 0]);
+  assert.deepEqual(s.styleLayers.map((l) => l.weight), [0.5, 1, 1.5, 3, 4]);
+  const plan = planJob({ width: 640, height: 480, size: 512, iterations: s.iterations, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[512, 384, 300]]);
+  assert.equal(resolveSettings({ optimizer: 'adam', learningRate: 0.5 }).learningRate, 0.5, 'an explicit learning rate wins');
+});
+
+test('explicit schedules: finer scales get fewer iterations; bad ones are checked', () => {
   const explicit = planJob({ width: 100, height: 100, size: 400, iterations: 50, scales: [100, 200], scaleIterations: [50, 20, 5], styleScale: 0.5, budgetBytes: 64 * GiB });
   assert.deepEqual(explicit.stages.map((s) => [s.width, s.iterations, s.styleSize]), [[100, 50, 50], [200, 20, 100], [400, 5, 200]]);
   assert.throws(() => planJob({ width: 10, height: 10, size: 400, iterations: 5, scales: [200, 100], styleScale: 1, budgetBytes: GiB }), /increasing/);
@@ -28,7 +49,7 @@ test('finer scales get fewer iterations; explicit schedules are checked', () => 
 
 test('a scale over the memory budget is tiled with tiles that fit; nothing fits -> out_of_memory', () => {
   const budget = 2.6 * GiB;
-  const plan = planJob({ width: 2048, height: 2048, size: 2048, iterations: 20, scales: 'auto', styleScale: 1, budgetBytes: budget });
+  const plan = planJob({ width: 2048, height: 2048, size: 2048, iterations: 20, scales: [512, 1024, 2048], scaleIterations: [20, 10, 5], styleScale: 1, budgetBytes: budget });
   const [s512, s1024, s2048] = plan.stages;
   assert.equal(s512.tile, undefined);
   for (const s of [s1024, s2048]) {

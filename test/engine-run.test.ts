@@ -24,7 +24,7 @@ function assertConverges(losses: Row[], label: string) {
 }
 
 test('a 40-iteration Adam run on wasm lowers the total loss steadily and the style loss by a large factor', async () => {
-  const result = await wasm.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 64, iterations: 40 } });
+  const result = await wasm.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 64, iterations: 40, optimizer: 'adam' } });
   assert.equal(result.losses.length, 40);
   assertConverges(result.losses, 'wasm adam');
   // Output keeps the content's aspect ratio (1024 x 768 -> 64 x 48) and decodes as an opaque PNG.
@@ -47,7 +47,7 @@ test('the same seed on the same backend reproduces the result; another seed does
 });
 
 test('on the cpu backend a run converges too, and its first iterations agree with wasm', async () => {
-  const req = { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 40 } };
+  const req = { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 40, optimizer: 'adam' as const } };
   const cpu = await Engine.create({ backend: 'cpu', weightsDir: weightsDir() });
   let onCpu: StylizeResult;
   try {

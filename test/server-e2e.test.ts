@@ -104,12 +104,15 @@ test('a whole job: accepted, ordered progress, previews, a result PNG of the rig
     assert.equal(progress[5].etaMs, 0);
     const previews = events.filter((e) => e.kind === 'binary' && e.msg.type === 'preview');
     assert.ok(previews.length >= 1, 'at least one preview');
+    assert.ok(previews.some((p) => p.kind === 'binary' && p.msg.type === 'preview' && p.msg.iteration === 1), 'the first iteration is previewed at once');
     for (const p of previews) {
       assert.ok(p.kind === 'binary' && p.msg.type === 'preview');
       const meta = await sharp(p.payload).metadata();
       assert.equal(meta.format, 'png');
       assert.deepEqual([meta.width, meta.height], [p.msg.width, p.msg.height]);
-      assert.equal(p.msg.iteration % 2, 0);
+      // Every previewEvery-th iteration, the first one at once, and any by time (a loaded machine).
+      const at = p.msg.iteration;
+      assert.ok(progress.some((q) => q.iteration === at), 'a preview belongs to an iteration');
     }
     const result = events.find((e) => e.kind === 'binary' && e.msg.type === 'result');
     assert.ok(result && result.kind === 'binary');
@@ -119,6 +122,34 @@ test('a whole job: accepted, ordered progress, previews, a result PNG of the rig
     assert.deepEqual([done.width, done.height, done.bytes, done.iterations], [48, 36, result.payload.length, 6]);
     assert.ok(done.losses.total < progress[0].losses.total, 'the loss went down');
     await assertEngineAtBaseline(c);
+  } finally {
+    c.close();
+  }
+});
+
+test('estimate: planned like submit, priced with measured costs; bad settings refused by ref', async () => {
+  const c = await TestClient.connect(d.url, d.token);
+  try {
+    const caps = c.jsonMessages().find((m) => m.type === 'capabilities') as Msg<'capabilities'>;
+    assert.deepEqual(caps.features, ['estimate'], 'a warmed-up companion offers estimates');
+    const ask = async (ref: string, width: number, height: number, settings: Record<string, unknown>) => {
+      c.send({ type: 'estimate', ref, width, height, settings });
+      return c.next((m) => (m.type === 'estimate' || m.type === 'error') && 'ref' in m && m.ref === ref);
+    };
+    const small = await ask('e1', 640, 480, { size: 48, iterations: 6, scales: 'off' }) as Msg<'estimate'>;
+    assert.equal(small.type, 'estimate', JSON.stringify(small));
+    assert.deepEqual(small.scales, [{ width: 48, height: 36, iterations: 6 }]);
+    assert.ok(small.ms > 0);
+    const longer = await ask('e2', 640, 480, { size: 48, iterations: 60, scales: 'off' }) as Msg<'estimate'>;
+    const larger = await ask('e3', 640, 480, { size: 256, iterations: 6, scales: 'off' }) as Msg<'estimate'>;
+    assert.ok(longer.ms > 5 * small.ms, `10x the iterations, ${longer.ms} vs ${small.ms} ms`);
+    assert.ok(larger.ms > small.ms, 'more pixels cost more');
+    const auto = await ask('e4', 640, 480, { size: 256, iterations: 10 }) as Msg<'estimate'>;
+    assert.deepEqual(auto.scales.map((s) => Math.max(s.width, s.height)), [128, 181, 256], 'the default plan, coarse to fine');
+    const bad = await ask('e5', 640, 480, { iterations: -1 }) as Msg<'error'>;
+    assert.equal(bad.type, 'error');
+    assert.equal(bad.code, 'bad_setting');
+    assert.match(bad.message, /iterations/);
   } finally {
     c.close();
   }

@@ -11,6 +11,7 @@ const USAGE = `Stylize: neural style transfer (Gatys et al.) for designers.
   stylize service install|status|stop|uninstall   run the companion in the background, started at login
   stylize bench [options]      measure ms per iteration on each available backend
   stylize bench-large [options]  one 2048 x 2048 job through coarse-to-fine and tiles: time, memory, seams
+  stylize bench-quality [options]  time against quality: plans vs the seed recipe, distances, contact sheet
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   service: async () => (await import('./service-command.ts')).runServiceCommand,
   bench: async () => (await import('../bench/bench.ts')).runBench,
   'bench-large': async () => (await import('../bench/large-job.ts')).runLargeJobBench,
+  'bench-quality': async () => (await import('../bench/quality.ts')).runQualityBench,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -18,7 +18,8 @@ import { CliError, formatDuration } from './cli-error.ts';
 export const RUN_USAGE = `Usage: stylize CONTENT STYLE [STYLE ...] -o OUT.png [options]
 
 Optimizes OUT so that its VGG-19 features match CONTENT (conv4_2) and the Gram matrices of
-STYLE (conv1_1..conv5_1), after Gatys et al. Defaults are the CS20SI assignment's.
+STYLE (conv1_1..conv5_1), after Gatys et al. Losses are the CS20SI assignment's; the default
+plan is L-BFGS coarse to fine (docs/quality.md).
 
 Output
   -o, --output FILE          result image (.png, .jpg or .webp)                      (required)
@@ -27,9 +28,9 @@ Output
   --loss-log FILE            loss CSV (iteration,content,style,tv,total)  (default OUT-losses.csv)
   --loss-plot FILE           loss curves as SVG                           (default OUT-losses.svg)
 Optimization
-  --iterations N             (default ${DEFAULT_SETTINGS.iterations})
+  --iterations N             per scale of the coarse-to-fine plan    (default ${DEFAULT_SETTINGS.iterations})
   --optimizer adam|lbfgs     (default ${DEFAULT_SETTINGS.optimizer})
-  --learning-rate X          Adam step size, L-BFGS step scale      (default ${DEFAULT_SETTINGS.learningRate}; use 1 for lbfgs)
+  --learning-rate X          Adam step size, L-BFGS step scale           (default 2 with adam, 1 with lbfgs)
   --init noise|content|random  starting image                              (default ${DEFAULT_SETTINGS.init})
   --noise-ratio X            noise share of the 'noise' init, 0..1            (default ${DEFAULT_SETTINGS.noiseRatio})
   --seed N                   integer seed of the initial noise                  (default ${DEFAULT_SETTINGS.seed})
@@ -45,8 +46,9 @@ Loss
   --style-scale X            style image size relative to the output            (default ${DEFAULT_SETTINGS.styleScale})
   --preserve-colors          keep the content's colours (luminance-only transfer)
 Scale
-  --scales auto|off|L        coarse-to-fine long sides, e.g. 256,512,1024 (default auto: above 512 px)
-  --scale-iterations L       iterations per scale (default: --iterations, then half per finer scale)
+  --scales auto|off|L        coarse-to-fine long sides (default auto: from 128 px in sqrt(2) steps)
+  --scale-iterations L       iterations per scale (default with L: --iterations, then half per finer scale)
+  The seed recipe (CS20SI): --optimizer adam --scales off --iterations 300
 Compute
   --backend NAME             ${backendNames().join(', ')}
                              (default auto: the fastest that works here)
@@ -245,7 +247,8 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
       lastLine = p.iteration;
       log(`iteration ${p.iteration}/${p.iterations}  content ${payload.content}  style ${payload.style}  total ${payload.total_loss}  ETA ${payload.eta_h}`);
     }
-    if (p.preview && saveEvery > 0 && p.iteration < p.iterations) {
+    // The engine also previews the first step and by time (for the plugin); files only every N.
+    if (p.preview && saveEvery > 0 && p.iteration % saveEvery === 0 && p.iteration < p.iterations) {
       const file = withSuffix(out, `-iter${p.iteration}`, '.png');
       pendingWrites.push(encodePng(p.preview).then((png) => writeFileAtomic(file, png)));
     }

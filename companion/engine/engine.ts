@@ -9,7 +9,10 @@ import { VggNet } from './tf/vgg.ts';
 import { TfEvaluator } from './tf/evaluator.ts';
 import { runStylize } from './stylize.ts';
 import { memoryBudgetBytes } from './memory.ts';
-import type { StylizeHooks, StylizeRequest, StylizeResult, Pooling } from './types.ts';
+import { calibrate, estimateJob, refine, type CostModel, type Estimate } from './estimate.ts';
+import { DEFAULT_SETTINGS, resolveSettings } from './settings.ts';
+import type { EvaluatorFactory } from './stylize.ts';
+import type { StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings, Pooling } from './types.ts';
 import type { VggWeights } from '../../weights/types.ts';
 import { locateWeights } from '../../weights/locate.ts';
 import { loadVggWeights } from '../../weights/loader.ts';
@@ -27,6 +30,7 @@ export interface EngineOptions {
 export class Engine {
   private readonly nets = new Map<Pooling, VggNet>();
   private busy = false;
+  private cost?: CostModel;
 
   private constructor(
     readonly backend: BackendChoice,
@@ -60,31 +64,62 @@ export class Engine {
     try {
       // tfjs has one global backend: another engine in this process may have switched it.
       await selectBackend(this.backend.name);
-      const onnx = this.onnx;
-      return await runStylize(
-        {
-          weights: this.weights,
-          maxInputPixels: this.maxInputPixels,
-          memoryBudgetBytes: memoryBudgetBytes(this.backend.name),
-          createEvaluator: onnx
-            ? (spec) => onnx.createEvaluator(spec)
-            : (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend()),
-        },
+      const result = await runStylize(
+        { weights: this.weights, maxInputPixels: this.maxInputPixels, memoryBudgetBytes: this.budget(), createEvaluator: this.evaluators() },
         req,
         hooks,
       );
+      if (this.cost) this.cost = refine(this.cost, result.plan, resolveSettings(req.settings ?? {}).optimizer, result.elapsedMs, result.evaluations);
+      return result;
     } finally {
       this.busy = false;
     }
   }
 
-  /** Uploads the weights and runs the kernels once, so the first job does not pay for it. */
+  private budget(): number {
+    return memoryBudgetBytes(this.backend.name);
+  }
+
+  private evaluators(): EvaluatorFactory {
+    const onnx = this.onnx;
+    return onnx ? (spec) => onnx.createEvaluator(spec) : (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend());
+  }
+
+  /**
+   * Uploads the weights and runs the kernels once, so the first job does not pay for it, and
+   * measures this backend's costs for estimates (see estimate.ts).
+   */
   async warmUp(): Promise<void> {
-    if (this.onnx) return this.onnx.warmUp(this.weights);
-    const net = this.net('avg');
-    const y = tf.tidy(() => tf.sum(net.features(VggNet.preprocess(tf.zeros([1, 16, 16, 3])), ['block5_conv1']).get('block5_conv1')!));
-    await y.data();
-    y.dispose();
+    if (this.onnx) await this.onnx.warmUp(this.weights);
+    else {
+      const net = this.net('avg');
+      const y = tf.tidy(() => tf.sum(net.features(VggNet.preprocess(tf.zeros([1, 16, 16, 3])), ['block5_conv1']).get('block5_conv1')!));
+      await y.data();
+      y.dispose();
+    }
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await selectBackend(this.backend.name);
+      const d = DEFAULT_SETTINGS;
+      this.cost = await calibrate(this.evaluators(), {
+        weights: this.weights, contentLayers: d.contentLayers, styleLayers: d.styleLayers,
+        contentWeight: d.contentWeight, styleWeight: d.styleWeight, tvWeight: d.tvWeight, pooling: d.pooling,
+      });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The measured cost model (after warmUp), refined by every finished job. */
+  costModel(): CostModel | undefined {
+    return this.cost;
+  }
+
+  /** How long a job on a width x height content image with these settings would take; needs warmUp() first. */
+  estimate(width: number, height: number, settings: Partial<StylizeSettings>): Estimate {
+    if (!this.cost) throw new Error('Engine.estimate needs warmUp() first: it measures the costs.');
+    return estimateJob(this.cost, width, height, settings, this.budget());
   }
 
   memory(): { tensors: number; bytes: number } {

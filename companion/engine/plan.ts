@@ -35,22 +35,45 @@ export interface PlanInput {
   height: number;
   size: number;
   iterations: number;
-  /** 'auto': coarse-to-fine above 512 px. Or explicit long sides, ascending, the last = size. */
+  /**
+   * 'auto': coarse-to-fine from ~128 px in sqrt(2) steps (pyramidScales), `iterations` at the output
+   * size and AUTO_GROWTH times as many at each coarser scale. 'off': one scale. Or explicit long sides,
+   * ascending, the last = size (then `iterations` at the coarsest, half at each finer, as before).
+   */
   scales: 'auto' | 'off' | number[];
   scaleIterations?: number[];
   styleScale: number;
   budgetBytes: number;
 }
 
-/** Coarsest long side of the automatic schedule: the first halving of the size at or below this. */
-const AUTO_COARSEST = 512;
+/** Coarsest long side of the automatic schedule. */
+export const AUTO_COARSEST = 128;
+/**
+ * Iterations at each coarser scale over the next finer one. 1: every scale runs `iterations`; a
+ * coarser scale has half the pixels, so it costs half the time, and the whole plan costs under 2x
+ * its output-size scale while most iterations run coarse (see docs/quality.md for the arithmetic).
+ */
+export const AUTO_GROWTH = 1;
 const MIN_TILE = 128;
 const MIN_FINE_ITERATIONS = 10;
 
-export function autoScales(size: number): number[] {
+/**
+ * Long sides from `coarsest` up to `size` in steps of sqrt(2) (each scale has half the pixels of
+ * the next), computed down from the size so the last one is exact.
+ */
+export function pyramidScales(size: number, coarsest = 128): number[] {
   const scales = [size];
-  while (scales[0] > AUTO_COARSEST) scales.unshift(Math.round(scales[0] / 2));
+  while (Math.round(scales[0] / Math.SQRT2) >= coarsest) scales.unshift(Math.round(scales[0] / Math.SQRT2));
   return scales;
+}
+
+export function autoScales(size: number): number[] {
+  return pyramidScales(size, AUTO_COARSEST);
+}
+
+/** Iterations per scale of the 'auto' schedule: `iterations` at the output size, AUTO_GROWTH x more per coarser scale. */
+export function autoIterations(scales: number, iterations: number): number[] {
+  return Array.from({ length: scales }, (_, k) => Math.max(1, Math.round(iterations * AUTO_GROWTH ** (scales - 1 - k))));
 }
 
 /** Largest multiple of 16 whose training pass fits the budget, capped at `max`. */
@@ -89,7 +112,7 @@ export function planJob(input: PlanInput): JobPlan {
     }
     if (scales.at(-1) !== size) scales.push(size);
   }
-  const its = input.scaleIterations;
+  const its = input.scaleIterations ?? (input.scales === 'auto' ? autoIterations(scales.length, iterations) : undefined);
   if (its && its.length !== scales.length) {
     throw new StylizeError('bad_setting', `scaleIterations needs one count per scale (${scales.length}: ${scales.join(', ')}).`);
   }

@@ -1,18 +1,30 @@
-/** Defaults (the CS20SI seed's), bounds, and validation of job settings from any source. */
+/**
+ * Defaults, bounds, and validation of job settings from any source. The losses, layers and init
+ * are the CS20SI seed's; the plan is not: L-BFGS, coarse to fine (plan.ts), which reaches the
+ * seed's quality in a fraction of its time (docs/quality.md). The seed's own plan is
+ * SEED_PLAN: Adam at learning rate 2, one scale, 300 iterations.
+ */
 import { StylizeError } from './errors.ts';
 import { toKerasLayerName } from '../../weights/types.ts';
 import type { StylizeSettings } from './types.ts';
 
 export const SEED_STYLE_LAYER_WEIGHTS = [0.5, 1, 1.5, 3, 4];
 
+/** The seed recipe's plan, one setting group away from the default: `--optimizer adam --scales off --iterations 300`. */
+export const SEED_PLAN = Object.freeze({ optimizer: 'adam', scales: 'off', iterations: 300 }) as Pick<StylizeSettings, 'optimizer' | 'scales' | 'iterations'>;
+
+/** Adam's step is in pixel units (the seed's 2); L-BFGS's is a multiple of its curvature-scaled step (1). */
+export const DEFAULT_LEARNING_RATE: Record<StylizeSettings['optimizer'], number> = { adam: 2, lbfgs: 1 };
+
 export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze({
   size: 333,
-  iterations: 300,
+  /** At each scale of the 'auto' coarse-to-fine plan (plan.ts). */
+  iterations: 30,
   contentWeight: 0.01,
   styleWeight: 1,
   tvWeight: 0,
-  optimizer: 'adam',
-  learningRate: 2,
+  optimizer: 'lbfgs',
+  learningRate: DEFAULT_LEARNING_RATE.lbfgs,
   init: 'noise',
   noiseRatio: 0.6,
   seed: 0,
@@ -130,6 +142,8 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   }
   if (input.scaleIterations !== undefined) out.scaleIterations = intList('scaleIterations', input.scaleIterations, SETTING_BOUNDS.iterations);
   const s = out as unknown as StylizeSettings;
+  // A learning rate not given follows the optimizer: --optimizer adam alone is the seed's Adam.
+  if (input.learningRate === undefined) s.learningRate = DEFAULT_LEARNING_RATE[s.optimizer];
   if (s.contentWeight === 0 && s.styleWeight === 0) bad('contentWeight and styleWeight cannot both be 0: nothing would be optimized.');
   return s;
 }

@@ -27,6 +27,12 @@ export interface StylizeContext {
   maxInputPixels?: number;
 }
 
+/**
+ * Previews also go out by time, not only every `previewEvery` steps: a designer should see the
+ * picture move at least every 2 s (this leaves room to encode and send each one).
+ */
+export const PREVIEW_INTERVAL_MS = 1500;
+
 function cancelled(): StylizeError {
   return new StylizeError('cancelled', 'The job was cancelled.');
 }
@@ -107,6 +113,8 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   const losses: (LossTerms & { iteration: number; stage: number })[] = [];
   const loopStart = performance.now();
   let step = 0;
+  let evaluations = 0;
+  let lastPreviewAt = loopStart;
   let backend = '';
   let x: Float32Array | undefined;
   let prev: { width: number; height: number } | undefined;
@@ -132,8 +140,12 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
       }
       losses.push({ iteration: step, stage: k, ...terms });
       if (!onProgress) return;
-      const elapsedMs = performance.now() - loopStart;
-      const wantPreview = settings.previewEvery > 0 && (step % settings.previewEvery === 0 || step === plan.totalSteps);
+      const now = performance.now();
+      const elapsedMs = now - loopStart;
+      // The first step's image comes at once (the coarsest scale is quick), then by count or by time.
+      const wantPreview = settings.previewEvery > 0
+        && (step === 1 || step % settings.previewEvery === 0 || step === plan.totalSteps || now - lastPreviewAt >= PREVIEW_INTERVAL_MS);
+      if (wantPreview) lastPreviewAt = now;
       const preview = wantPreview ? finish(image, stage, inputs, settings.preserveColors) : undefined;
       const event: ProgressEvent = {
         iteration: step, iterations: plan.totalSteps, terms, elapsedMs,
@@ -142,15 +154,16 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
       };
       onProgress(event);
     };
-    if (stage.tile) backend = await runTiled(ctx, spec, image, stage, settings, report, signal);
-    else backend = await runWhole(ctx, spec, image, stage.iterations, settings, report, signal);
+    const ran = stage.tile ? await runTiled(ctx, spec, image, stage, settings, report, signal) : await runWhole(ctx, spec, image, stage.iterations, settings, report, signal);
+    backend = ran.backend;
+    evaluations += ran.evaluations;
     prev = stage;
   }
 
   // The last scale is the output size (plan.ts), so `last` holds the final-size content and alpha.
   const image = finish(x!, prev!, last!, settings.preserveColors);
   const png = await encodePng(image, { opaque: !job.content.hasAlpha });
-  return { image, png, losses, backend, elapsedMs: performance.now() - started };
+  return { image, png, losses, backend, elapsedMs: performance.now() - started, plan, evaluations };
 }
 
 /** The image as the user gets it: content colour restored when asked, alpha reattached. */
@@ -161,22 +174,31 @@ function finish(x: Float32Array, size: { width: number; height: number }, inputs
 
 type Report = (terms: LossTerms, tile?: { index: number; count: number }) => void;
 
-async function optimize(evaluator: LossEvaluator, x: Float32Array, iterations: number, settings: StylizeSettings, report: (t: LossTerms) => void, signal?: AbortSignal) {
+/** Runs `iterations` optimizer steps; returns the loss evaluations they took. */
+async function optimize(evaluator: LossEvaluator, x: Float32Array, iterations: number, settings: StylizeSettings, report: (t: LossTerms) => void, signal?: AbortSignal): Promise<number> {
   const optimizer = makeOptimizer(settings);
+  let evaluations = 0;
   for (let it = 0; it < iterations; it++) {
     // Yield to the event loop so an abort (a signal, a socket message) is seen between iterations.
     await new Promise((r) => setImmediate(r));
     if (signal?.aborted) throw cancelled();
-    const { evaluation } = await optimizer.step(x, (img) => evaluator.evaluate(img));
-    report(evaluation.terms);
+    const step = await optimizer.step(x, (img) => evaluator.evaluate(img));
+    evaluations += step.evaluations;
+    report(step.evaluation.terms);
   }
+  return evaluations;
 }
 
-async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, iterations: number, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<string> {
+interface Ran {
+  backend: string;
+  evaluations: number;
+}
+
+async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, iterations: number, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<Ran> {
   const evaluator = await ctx.createEvaluator(spec);
   try {
-    await optimize(evaluator, x, iterations, settings, (t) => report(t), signal);
-    return evaluator.backend;
+    const evaluations = await optimize(evaluator, x, iterations, settings, (t) => report(t), signal);
+    return { backend: evaluator.backend, evaluations };
   } finally {
     evaluator.dispose();
   }
@@ -187,11 +209,12 @@ async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Arra
  * targets and its own part of the content; passes shift the grid and feathered write-back blends
  * the overlaps, so no grid shows.
  */
-async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, stage: Stage, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<string> {
+async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, stage: Stage, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<Ran> {
   const tile = stage.tile!;
   const { width, height } = stage;
   let styleTargets: Map<VggLayerName, Float32Array> | undefined;
   let backend = '';
+  let evaluations = 0;
   const perPass = iterationsPerPass(stage);
   for (let pass = 0; pass < tile.passes; pass++) {
     const rects = tileGrid(width, height, tile, pass);
@@ -203,12 +226,12 @@ async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Arra
         styleTargets ??= await evaluator.styleTargets?.();
         backend = evaluator.backend;
         const part = crop(x, width, r);
-        await optimize(evaluator, part, perPass[pass], settings, (t) => report(t, { index: pass * rects.length + i, count: tile.passes * rects.length }), signal);
+        evaluations += await optimize(evaluator, part, perPass[pass], settings, (t) => report(t, { index: pass * rects.length + i, count: tile.passes * rects.length }), signal);
         blendInto(x, width, height, part, r, tile.overlap);
       } finally {
         evaluator.dispose();
       }
     }
   }
-  return backend;
+  return { backend, evaluations };
 }

@@ -1,4 +1,5 @@
 import type { VggWeights, VggLayerName } from '../../weights/types.ts';
+import type { JobPlan } from './plan.ts';
 
 /** An RGB(A) image in float32, HWC, values 0..255. */
 export interface FloatImage {
@@ -131,6 +132,10 @@ export interface StylizeResult {
   losses: (LossTerms & { iteration: number; stage: number })[];
   backend: string;
   elapsedMs: number;
+  /** The scales and iterations the job ran. */
+  plan: JobPlan;
+  /** Loss-and-gradient evaluations in all (L-BFGS's line search may take several per iteration). */
+  evaluations: number;
 }
 
 export interface StylizeHooks {

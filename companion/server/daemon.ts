@@ -11,12 +11,14 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
-  type CapabilitiesMessage, type JobPosition, type SaveStyleMessage, type SubmitMessage, type WireSettings,
+  type CapabilitiesMessage, type JobPosition, type EstimateRequest, type SaveStyleMessage, type SubmitMessage, type WireSettings,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
 import { DEFAULT_SETTINGS, SETTING_BOUNDS, resolveSettings } from '../engine/settings.ts';
 import { StylizeError } from '../engine/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
+import { estimateJob } from '../engine/estimate.ts';
+import { memoryBudgetBytes } from '../engine/memory.ts';
 import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
 import { probeImage, rgbaToPng } from './images.ts';
 import type { Logger } from './log.ts';
@@ -375,6 +377,8 @@ export class Daemon {
             return await this.listStyles(s, msg.thumbnails !== false);
           case 'ping':
             return s.sendJson({ type: 'pong', ...(msg.t !== undefined && { t: msg.t }) });
+          case 'estimate':
+            return this.estimate(s, msg);
         }
         return;
       }
@@ -461,6 +465,7 @@ export class Daemon {
       settings: { defaults: this.effectiveDefaults(), bounds: { ...SETTING_BOUNDS, size: { min: SETTING_BOUNDS.size.min, max: this.opts.maxSize } } },
       styles,
       ...(this.preparation && { preparing: this.preparation.info() }),
+      ...(this.engine.cost && { features: ['estimate'] }),
     };
   }
 
@@ -508,6 +513,23 @@ export class Daemon {
       throw new ProtocolError('bad_setting', `size must be between ${SETTING_BOUNDS.size.min} and ${this.opts.maxSize} on this companion (got ${resolved.size}); its owner can raise --max-size.`);
     }
     return { settings: settings as Partial<StylizeSettings>, resolved };
+  }
+
+  /** Prices a job as `submit` would plan it, with the costs the engine measured (engine/estimate.ts). */
+  private estimate(s: Session, msg: EstimateRequest): void {
+    try {
+      const cost = this.engine.cost;
+      if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
+      const { settings } = this.validateSettings(msg.settings);
+      const e = estimateJob(cost, msg.width, msg.height, settings, memoryBudgetBytes(this.engine.backend.name));
+      s.sendJson({
+        type: 'estimate', ref: msg.ref, ms: Math.round(e.ms),
+        scales: e.plan.stages.map((st) => ({ width: st.width, height: st.height, iterations: st.iterations })),
+      });
+    } catch (err) {
+      if (err instanceof StylizeError) throw Object.assign(new ProtocolError(err.code === 'out_of_memory' ? 'out_of_memory' : 'bad_setting', err.message), { ref: msg.ref });
+      throw Object.assign(err as Error, { ref: msg.ref });
+    }
   }
 
   private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../engine/engine.ts';
 import type { LossTerms, StylizeSettings } from '../engine/types.ts';
+import type { CostModel } from '../engine/estimate.ts';
 import type { EngineProgress, EngineResult, FromWorker, MemoryInfo, ToWorker, WorkerInit } from './worker-messages.ts';
 import type { Logger } from './log.ts';
 
@@ -54,6 +55,8 @@ export class EngineHost {
   jobsDone = 0;
   createMs = 0;
   warmupMs = 0;
+  /** The engine's measured costs (see engine/estimate.ts); undefined until a warm-up measured them. */
+  cost?: CostModel;
   private worker?: Worker;
   private running?: Running;
   private ready?: Promise<void>;
@@ -77,6 +80,7 @@ export class EngineHost {
           this.baseline = msg.memory;
           this.createMs = msg.createMs;
           this.warmupMs = msg.warmupMs;
+          this.cost = msg.cost;
           resolve();
         } else if (msg.type === 'init_error') {
           reject(new EngineFailure(msg.code, msg.message));
@@ -111,6 +115,7 @@ export class EngineHost {
         break;
       case 'done':
         this.memory = msg.memory;
+        if (msg.cost) this.cost = msg.cost;
         if (r?.jobId === msg.jobId) {
           this.finish();
           this.jobsDone++;

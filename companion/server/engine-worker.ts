@@ -64,6 +64,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
       backend: result.backend,
       elapsedMs: result.elapsedMs,
       memory: engine!.memory(),
+      cost: engine!.costModel(),
     }, [png.buffer as ArrayBuffer]);
   } catch (err) {
     const { code, message } = controller.signal.aborted ? { code: 'cancelled', message: 'The job was cancelled.' } : errorCode(err);
@@ -98,13 +99,14 @@ try {
   engine = await Engine.create({ backend: init.backend, weightsDir: init.weightsDir, maxInputPixels: init.maxPixels });
   const t1 = performance.now();
   if (init.warmup) {
-    await engine.warmUp();
     // One real 1-iteration job: the first gradient pass costs seconds once per process; pay it
-    // here rather than in the user's first job. sharp makes the tiny inputs.
+    // here rather than in the user's first job. sharp makes the tiny inputs. Then warmUp() measures
+    // the costs for estimates on the warm engine.
     const tiny = await sharp({ create: { width: 24, height: 24, channels: 3, background: { r: 120, g: 90, b: 60 } } }).png().toBuffer();
     await engine.stylize({ content: tiny, styles: [{ image: tiny }], settings: { size: 24, iterations: 1, previewEvery: 0 } });
+    await engine.warmUp();
   }
-  post({ type: 'ready', backend: engine.backend, memory: engine.memory(), createMs: t1 - t0, warmupMs: performance.now() - t1 });
+  post({ type: 'ready', backend: engine.backend, memory: engine.memory(), createMs: t1 - t0, warmupMs: performance.now() - t1, cost: engine.costModel() });
 } catch (err) {
   const { code, message } = errorCode(err);
   post({ type: 'init_error', code, message });

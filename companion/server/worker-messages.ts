@@ -1,6 +1,7 @@
 /** Messages between the daemon (main thread) and the engine worker thread. */
 import type { BackendChoice } from '../engine/engine.ts';
 import type { LossTerms, StylizeSettings } from '../engine/types.ts';
+import type { CostModel } from '../engine/estimate.ts';
 
 export interface WorkerInit {
   backend: string;
@@ -47,10 +48,11 @@ export type ToWorker =
   | { type: 'close' };
 
 export type FromWorker =
-  | { type: 'ready'; backend: BackendChoice; memory: MemoryInfo; warmupMs: number; createMs: number }
+  /** cost: the backend's measured costs, for estimates (absent without warm-up); refreshed with every `done`. */
+  | { type: 'ready'; backend: BackendChoice; memory: MemoryInfo; warmupMs: number; createMs: number; cost?: CostModel }
   | { type: 'init_error'; code: string; message: string }
   | ({ type: 'progress'; jobId: string } & EngineProgress)
-  | ({ type: 'done'; jobId: string; memory: MemoryInfo } & EngineResult)
+  | ({ type: 'done'; jobId: string; memory: MemoryInfo; cost?: CostModel } & EngineResult)
   | { type: 'failed'; jobId: string; code: string; message: string; memory: MemoryInfo }
   | { type: 'memory'; memory: MemoryInfo }
   | { type: 'closed' };

@@ -8,7 +8,7 @@ export type OutputMode = 'new-layer' | 'replace';
 export type PluginOptimizer = 'adam' | 'lbfgs';
 
 export interface PluginSettings {
-  /** Optimization steps per job. */
+  /** Optimizer iterations at each scale of the companion's coarse-to-fine plan (see docs/quality.md). */
   iterations: number;
   /** 0..100: 0 keeps the layer's content almost untouched, 100 lets the style dominate (see strengthToWeights). */
   strength: number;
@@ -33,11 +33,12 @@ export interface PluginSettings {
 export const MAX_IMAGE_SIDE = 4096;
 export const DEFAULT_PORT = 7849;
 
+/** The companion's default plan (companion/engine/settings.ts): L-BFGS, coarse to fine. */
 export const DEFAULT_SETTINGS: Readonly<PluginSettings> = Object.freeze({
-  iterations: 300,
+  iterations: 20,
   strength: 50,
   outputSize: 512,
-  optimizer: 'adam',
+  optimizer: 'lbfgs',
   preserveColors: false,
   styleScale: 1,
   outputMode: 'new-layer',

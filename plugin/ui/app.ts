@@ -7,7 +7,7 @@ import {
   DEFAULT_SETTINGS, MAX_IMAGE_SIDE, SettingsError, validateSettings, type OutputMode, type PluginSettings,
 } from '../host/settings.ts';
 import type { PreparingInfo, StyleInfo } from '../../protocol/messages.ts';
-import { BatchRunner, effectiveOutputSize, type JobView, type StyleChoice } from './batch.ts';
+import { BatchRunner, effectiveOutputSize, wireSettings, type JobView, type StyleChoice } from './batch.ts';
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
 import { drawLossChart } from './loss-chart.ts';
@@ -50,6 +50,8 @@ export class App {
   private lastJobs: JobView[] = [];
   /** Connected at the last state change (capabilities can arrive again on the same connection). */
   private paired = false;
+  /** The companion's time estimate for the current layers and settings (key = what it was asked). */
+  private estimate: { key: string; ms?: number } | null = null;
 
   constructor(host: Host, doc: Document, options: AppOptions = {}) {
     this.host = host;
@@ -506,8 +508,31 @@ export class App {
     if (why) hint.textContent = why;
     else {
       const size = effectiveOutputSize(this.settings, this.client.capabilities);
-      hint.textContent = `${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? this.traits.replaceHint : 'adds a new layer'}`;
+      const ms = this.estimatedMs();
+      hint.textContent = `${ms !== undefined ? `about ${formatDuration(ms)} · ` : ''}${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? this.traits.replaceHint : 'adds a new layer'}`;
     }
+  }
+
+  /**
+   * The companion's estimate for the selected layers (run one after another), asked again when the
+   * layers or settings change; undefined while it is on its way or when the companion gives none.
+   */
+  private estimatedMs(): number | undefined {
+    const caps = this.client.capabilities;
+    if (!caps?.features?.includes('estimate')) return undefined;
+    const layers = this.contentLayers();
+    const settings = wireSettings(this.settings, caps);
+    const key = JSON.stringify([layers.map((l) => [l.width, l.height]), settings]);
+    if (this.estimate?.key === key) return this.estimate.ms;
+    const asked = { key, ms: undefined as number | undefined };
+    this.estimate = asked;
+    Promise.all(layers.map((l) => this.client.estimate(Math.max(1, Math.round(l.width)), Math.max(1, Math.round(l.height)), settings)))
+      .then((answers) => {
+        asked.ms = answers.reduce((sum, a) => sum + a.ms, 0);
+        if (this.estimate === asked) this.renderAction();
+      })
+      .catch(() => undefined /* an older companion, or not connected: no estimate shown */);
+    return undefined;
   }
 
   private async stylize(): Promise<void> {

@@ -9,7 +9,7 @@ import { CLOSE_CODES } from '../../protocol/errors.ts';
 import { decodeServerFrame, encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
 import {
   PROTOCOL_VERSION, parseServerMessage,
-  type CapabilitiesMessage, type DoneMessage, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
+  type CapabilitiesMessage, type DoneMessage, type EstimateMessage, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
 } from '../../protocol/messages.ts';
 
 export type ConnectionState =
@@ -108,7 +108,8 @@ export class CompanionClient {
   private readonly jobsByRef = new Map<string, JobRecord>();
   private readonly jobsById = new Map<string, JobRecord>();
   private pendingStyles: { resolve(styles: StyleInfo[]): void; reject(e: CompanionError): void }[] = [];
-  private readonly pendingSaves = new Map<string, { resolve(style: StyleInfo): void; reject(e: CompanionError): void }>();
+  /** Requests answered by a message with the same ref (save_style, estimate). */
+  private readonly pendingRefs = new Map<string, { resolve(answer: unknown): void; reject(e: CompanionError): void }>();
   private running = false;
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -399,9 +400,9 @@ export class CompanionClient {
           this.settle(job, err);
           return;
         }
-        if (msg.ref && this.pendingSaves.has(msg.ref)) {
-          this.pendingSaves.get(msg.ref)!.reject(err);
-          this.pendingSaves.delete(msg.ref);
+        if (msg.ref && this.pendingRefs.has(msg.ref)) {
+          this.pendingRefs.get(msg.ref)!.reject(err);
+          this.pendingRefs.delete(msg.ref);
           return;
         }
         if (msg.code === 'unknown_job') return; // a cancel that crossed the job's end
@@ -421,10 +422,11 @@ export class CompanionClient {
         pending?.resolve(msg.styles);
         return;
       }
-      case 'style_saved': {
-        const p = this.pendingSaves.get(msg.ref);
-        this.pendingSaves.delete(msg.ref);
-        p?.resolve(msg.style);
+      case 'style_saved':
+      case 'estimate': {
+        const p = this.pendingRefs.get(msg.ref);
+        this.pendingRefs.delete(msg.ref);
+        p?.resolve(msg.type === 'style_saved' ? msg.style : msg);
         return;
       }
       case 'shutdown':
@@ -466,8 +468,8 @@ export class CompanionClient {
     for (const job of [...this.jobsByRef.values()]) this.settle(job, err);
     for (const p of this.pendingStyles) p.reject(err);
     this.pendingStyles = [];
-    for (const p of this.pendingSaves.values()) p.reject(err);
-    this.pendingSaves.clear();
+    for (const p of this.pendingRefs.values()) p.reject(err);
+    this.pendingRefs.clear();
   }
 
   private nextRef(prefix: string): string {
@@ -537,10 +539,20 @@ export class CompanionClient {
   /** Stores an image in the companion's style library under `name`. */
   saveStyle(name: string, image: Uint8Array, overwrite = false): Promise<StyleInfo> {
     const ref = this.nextRef('style');
-    return new Promise((resolve, reject) => {
+    return this.request<StyleInfo>(ref, encodeSaveStyle({ ref, name, overwrite }, image));
+  }
+
+  /** How long the companion expects a job on a width x height layer to take (its `estimate` answer). */
+  estimate(width: number, height: number, settings: WireSettings): Promise<EstimateMessage> {
+    const ref = this.nextRef('estimate');
+    return this.request<EstimateMessage>(ref, JSON.stringify({ type: 'estimate', ref, width, height, settings }));
+  }
+
+  private request<T>(ref: string, data: string | Uint8Array): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       try {
-        this.send(encodeSaveStyle({ ref, name, overwrite }, image));
-        this.pendingSaves.set(ref, { resolve, reject });
+        this.send(data);
+        this.pendingRefs.set(ref, { resolve: resolve as (answer: unknown) => void, reject });
       } catch (err) {
         reject(err);
       }
