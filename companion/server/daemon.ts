@@ -28,6 +28,7 @@ import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
 import { StyleLibrary } from './styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
+import { TEST_FAULTS_ENV, testFaults } from './test-faults.ts';
 
 /** Previews are skipped while this much is still unsent to a client (a slow link gets fewer). */
 const PREVIEW_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
@@ -77,9 +78,12 @@ export class Daemon {
 
   private constructor(readonly opts: DaemonOptions, private readonly log: Logger) {
     this.policy = new AccessPolicy({ host: opts.host, port: opts.port, allowOrigins: opts.allowOrigins, loopback: isLoopbackHost(opts.host) });
+    const faults = testFaults();
+    if (Object.keys(faults).length > 0) log.warn(`${TEST_FAULTS_ENV} is set: test faults ${JSON.stringify(faults)} are active.`);
     this.engine = new EngineHost(
       { backend: opts.backend, weightsDir: opts.weightsDir, maxPixels: opts.maxPixels, warmup: opts.warmup },
       log,
+      faults.cancelGraceMs,
     );
     this.library = new StyleLibrary(opts.styleLibrary, {
       maxPixels: opts.maxPixels,
