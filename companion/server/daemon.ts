@@ -11,11 +11,10 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
-  type CapabilitiesMessage, type JobPosition, type SaveStyleMessage, type SubmitMessage, type WireSettings,
+  type CapabilitiesMessage, type JobPosition, type SaveStyleMessage, type SubmitMessage,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
-import { DEFAULT_SETTINGS, SETTING_BOUNDS, resolveSettings } from '../engine/settings.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
 import { probeImage, rgbaToPng } from './images.ts';
@@ -26,6 +25,7 @@ import { DEFAULT_PLUGIN_DIR, PHOTOPEA_ORIGINS, isPhotopeaPath, servePhotopea } f
 import { companionVersion } from './paths.ts';
 import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
+import { checkJobSettings } from './job-settings.ts';
 import { StyleLibrary } from './styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
 import { TEST_FAULTS_ENV, testFaults } from './test-faults.ts';
@@ -456,28 +456,11 @@ export class Daemon {
     }
   }
 
-  private validateSettings(raw: WireSettings | undefined): { settings: Partial<StylizeSettings>; resolved: StylizeSettings } {
-    const settings: Record<string, unknown> = { ...(raw ?? {}) };
-    if (settings.previewEvery === undefined) settings.previewEvery = this.opts.previewEvery;
-    if (settings.size === undefined) settings.size = this.effectiveDefaults().size;
-    let resolved: StylizeSettings;
-    try {
-      resolved = resolveSettings(settings);
-    } catch (err) {
-      if (err instanceof StylizeError) throw new ProtocolError('bad_setting', err.message);
-      throw err;
-    }
-    if (resolved.size > this.opts.maxSize) {
-      throw new ProtocolError('bad_setting', `size must be between ${SETTING_BOUNDS.size.min} and ${this.opts.maxSize} on this companion (got ${resolved.size}); its owner can raise --max-size.`);
-    }
-    return { settings: settings as Partial<StylizeSettings>, resolved };
-  }
-
   private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
     if (s.closed) return;
     const uploaded = images.reduce((n, b) => n + b.length, 0);
     this.checkCapacity(s, uploaded);
-    const { settings, resolved } = this.validateSettings(msg.settings);
+    const { settings, resolved } = checkJobSettings(msg.settings, { maxSize: this.opts.maxSize, defaultSize: this.effectiveDefaults().size, previewEvery: this.opts.previewEvery });
     const styles: { image: Uint8Array; weight?: number; label: string }[] = [];
     let next = 1;
     for (const [i, st] of msg.styles.entries()) {
