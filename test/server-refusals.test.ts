@@ -92,14 +92,14 @@ test('pairing: no token, wrong token, other first message, binary first, protoco
   await stillServing();
 });
 
-test('at most 16 connections may wait to pair at once', async () => {
+test('at most 16 connections may wait to pair at once: a 17th pushes out the oldest, and can pair', async () => {
   const waiting = await Promise.all(Array.from({ length: 16 }, () => TestClient.open(d.url)));
-  const extra = await TestClient.open(d.url);
-  assert.deepEqual(await extra.closed, { code: CLOSE_CODES.tryAgainLater, reason: 'too_many_connections' });
+  const newest = await TestClient.connect(d.url, d.token);
+  assert.deepEqual(await waiting[0].closed, { code: CLOSE_CODES.tryAgainLater, reason: 'too_many_connections' });
+  for (const c of waiting.slice(1)) assert.equal(c.ws.readyState, c.ws.OPEN, 'only the oldest was dropped');
   for (const c of waiting) c.close();
   await Promise.all(waiting.map((c) => c.closed));
-  const ok = await TestClient.connect(d.url, d.token);
-  ok.close();
+  newest.close();
 });
 
 test('origins: a foreign page is refused at the handshake; Figma (null) and configured origins are let in', async () => {

@@ -100,26 +100,54 @@ function stageSteps(stage: Stage): number {
   return iterationsPerPass(stage).reduce((sum, n, pass) => sum + n * tileGrid(stage.width, stage.height, stage.tile!, pass).length, 0);
 }
 
-export function planJob(input: PlanInput): JobPlan {
-  const { width, height, size, iterations, budgetBytes } = input;
+/** Most scales one job may run: each is a full optimization at its size. */
+export const MAX_SCALES = 8;
+/** Iterations of all scales together, the same bound as `iterations` itself. */
+export const MAX_TOTAL_ITERATIONS = 10000;
+
+/**
+ * The long side and iteration count of every scale, checked: ascending, none above `size`, a bounded
+ * count and a bounded sum of iterations. Callers that accept settings (the daemon at submit, the
+ * CLI) run it up front, so a plan that breaks a limit is refused before any work is queued.
+ */
+export function planScales(size: number, iterations: number, scalesIn: 'auto' | 'off' | number[], given?: number[]): { sizes: number[]; iterations: number[] } {
   let scales: number[];
-  if (input.scales === 'off') scales = [size];
-  else if (input.scales === 'auto') scales = autoScales(size);
+  if (scalesIn === 'off') scales = [size];
+  else if (scalesIn === 'auto') scales = autoScales(size);
   else {
-    scales = [...input.scales];
+    scales = [...scalesIn];
     if (!scales.length || scales.some((s, i) => !(s >= 16) || (i > 0 && s <= scales[i - 1]))) {
       throw new StylizeError('bad_setting', `scales must be increasing long sides of at least 16 px (got ${scales.join(',')}).`);
     }
+    const over = scales.find((s) => s > size);
+    if (over !== undefined) {
+      throw new StylizeError('bad_setting', `scales must each be at most the size (${size}); got ${over}. The last scale is the output size; raise size instead.`);
+    }
     if (scales.at(-1) !== size) scales.push(size);
   }
-  const its = input.scaleIterations ?? (input.scales === 'auto' ? autoIterations(scales.length, iterations) : undefined);
+  // Only a list the caller wrote is bounded in count: 'auto' grows with the size by design.
+  if (Array.isArray(scalesIn) && scales.length > MAX_SCALES) {
+    throw new StylizeError('bad_setting', `scales may list at most ${MAX_SCALES} scales, the size included (got ${scales.length}: ${scales.join(', ')}).`);
+  }
+  const its = given ?? (scalesIn === 'auto' ? autoIterations(scales.length, iterations) : undefined);
   if (its && its.length !== scales.length) {
     throw new StylizeError('bad_setting', `scaleIterations needs one count per scale (${scales.length}: ${scales.join(', ')}).`);
   }
+  // Each finer scale refines what the coarser one built: half the iterations of the one before.
+  const counts = scales.map((_, k) => (its ? its[k] : k === 0 ? iterations : Math.max(MIN_FINE_ITERATIONS, Math.round(iterations / 2 ** k))));
+  const sum = counts.reduce((a, b) => a + b, 0);
+  if (given && sum > MAX_TOTAL_ITERATIONS) {
+    throw new StylizeError('bad_setting', `scaleIterations add up to ${sum}; all scales together may run at most ${MAX_TOTAL_ITERATIONS} iterations.`);
+  }
+  return { sizes: scales, iterations: counts };
+}
+
+export function planJob(input: PlanInput): JobPlan {
+  const { width, height, size, iterations, budgetBytes } = input;
+  const { sizes: scales, iterations: counts } = planScales(size, iterations, input.scales, input.scaleIterations);
   const stages: Stage[] = scales.map((s, k) => {
     const dims = fitLongSide(width, height, s);
-    // Each finer scale refines what the coarser one built: half the iterations of the one before.
-    const n = its ? its[k] : k === 0 ? iterations : Math.max(MIN_FINE_ITERATIONS, Math.round(iterations / 2 ** k));
+    const n = counts[k];
     // Style scale is relative to each scale's output (jcjohnson's multiscale recipe). Its Gram
     // targets come from one forward pass: cap the style so that pass fits.
     const wanted = Math.max(16, Math.round(s * input.styleScale));

@@ -6,6 +6,7 @@
  */
 import { StylizeError } from './errors.ts';
 import { toKerasLayerName } from '../../weights/types.ts';
+import { planScales } from './plan.ts';
 import type { StylizeSettings } from './types.ts';
 
 export const SEED_STYLE_LAYER_WEIGHTS = [0.5, 1, 1.5, 3, 4];
@@ -68,6 +69,8 @@ function bad(message: string): never {
 function layerList(key: string, value: unknown): string[] {
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   if (!Array.isArray(list) || list.length === 0) bad(`${key} must be a non-empty list of VGG-19 layers such as conv4_2.`);
+  const i = list.findIndex((x) => typeof x !== 'string');
+  if (i >= 0) bad(`${key}[${i}] must be a layer name such as "conv4_2" (got ${JSON.stringify(list[i]) ?? 'nothing'}).`);
   return list as string[];
 }
 
@@ -117,9 +120,12 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   if (input.contentLayers !== undefined) out.contentLayers = layerList('contentLayers', input.contentLayers).map(wrapLayer);
   if (input.styleLayers !== undefined || input.styleLayerWeights !== undefined) {
     const raw = input.styleLayers ?? DEFAULT_SETTINGS.styleLayers;
-    let entries: { layer: string; weight?: unknown }[];
-    if (Array.isArray(raw) && raw.every((e) => e && typeof e === 'object')) entries = raw as { layer: string; weight?: unknown }[];
+    let entries: { layer: unknown; weight?: unknown }[];
+    if (Array.isArray(raw) && raw.length > 0 && raw.every((e) => e && typeof e === 'object' && !Array.isArray(e))) entries = raw as { layer: unknown; weight?: unknown }[];
     else entries = layerList('styleLayers', raw).map((layer) => ({ layer }));
+    entries.forEach((e, i) => {
+      if (typeof e.layer !== 'string') bad(`styleLayers[${i}].layer must be a layer name such as "conv1_1" (got ${JSON.stringify(e.layer) ?? 'nothing'}).`);
+    });
     const weights = input.styleLayerWeights === undefined ? undefined
       : typeof input.styleLayerWeights === 'string' ? input.styleLayerWeights.split(',').map(Number) : input.styleLayerWeights;
     if (weights !== undefined && (!Array.isArray(weights) || weights.length !== entries.length)) {
@@ -128,7 +134,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
     out.styleLayers = entries.map((e, i) => {
       const w = weights ? weights[i] : e.weight ?? 1;
       if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) bad(`style layer weight for ${e.layer} must be a number >= 0 (got ${JSON.stringify(w)}).`);
-      return { layer: wrapLayer(String(e.layer)), weight: w };
+      return { layer: wrapLayer(e.layer as string), weight: w };
     });
   }
   if (input.preserveColors !== undefined) {
@@ -144,6 +150,8 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   const s = out as unknown as StylizeSettings;
   // A learning rate not given follows the optimizer: --optimizer adam alone is the seed's Adam.
   if (input.learningRate === undefined) s.learningRate = DEFAULT_LEARNING_RATE[s.optimizer];
+  // The whole scale plan is checked here, so a bad one is refused before a job is queued.
+  planScales(s.size, s.iterations, s.scales, s.scaleIterations);
   if (s.contentWeight === 0 && s.styleWeight === 0) bad('contentWeight and styleWeight cannot both be 0: nothing would be optimized.');
   return s;
 }

@@ -11,27 +11,29 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
-  type CapabilitiesMessage, type JobPosition, type EstimateRequest, type SaveStyleMessage, type SubmitMessage, type WireSettings,
+  type CapabilitiesMessage, type JobPosition, type EstimateRequest, type SaveStyleMessage, type SubmitMessage,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
-import { DEFAULT_SETTINGS, SETTING_BOUNDS, resolveSettings } from '../engine/settings.ts';
+import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
 import { StylizeError } from '../engine/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { estimateJob } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';
 import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
 import { probeImage, rgbaToPng } from './images.ts';
-import type { Logger } from './log.ts';
+import { limitRepeats, type Logger } from './log.ts';
 import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
 import { DEFAULT_PLUGIN_DIR, PHOTOPEA_ORIGINS, isPhotopeaPath, servePhotopea } from './photopea-page.ts';
 import { companionVersion } from './paths.ts';
 import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
+import { checkJobSettings } from './job-settings.ts';
 import { StyleLibrary } from './styles.ts';
 import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
 import type { WeightsPreparation } from './weights-preparation.ts';
+import { TEST_FAULTS_ENV, testFaults } from './test-faults.ts';
 
 /** Previews are skipped while this much is still unsent to a client (a slow link gets fewer). */
 const PREVIEW_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
@@ -41,6 +43,12 @@ const MAX_ERRORS_PER_CONNECTION = 50;
 const THUMBNAIL_SIDE = 96;
 /** Connections not yet paired (each may hold one frame in memory until refused). */
 const MAX_UNPAIRED = 16;
+/** Answers wait while this much is still unsent to a client (one that does not read gets no more). */
+const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+const HEADERS_TIMEOUT_MS = 5000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Shutdown waits this long for requests in progress to be answered. */
+const SHUTDOWN_ANSWER_MS = 10_000;
 
 /** 'preparing': listening and pairing, but still getting the model (first start); no jobs yet. */
 export type DaemonState = 'starting' | 'preparing' | 'ready' | 'stopping' | 'stopped';
@@ -88,11 +96,18 @@ export class Daemon {
   private preparation?: WeightsPreparation;
   info!: DaemonInfo;
 
-  private constructor(readonly opts: DaemonOptions, private readonly log: Logger) {
+  private readonly log: Logger;
+
+  private constructor(readonly opts: DaemonOptions, log: Logger) {
+    // Clients can provoke log lines (refusals); repeated ones are counted instead of written.
+    this.log = log = limitRepeats(log);
     this.policy = new AccessPolicy({ host: opts.host, port: opts.port, allowOrigins: opts.allowOrigins, loopback: isLoopbackHost(opts.host) });
+    const faults = testFaults();
+    if (Object.keys(faults).length > 0) log.warn(`${TEST_FAULTS_ENV} is set: test faults ${JSON.stringify(faults)} are active.`);
     this.engine = new EngineHost(
       { backend: opts.backend, weightsDir: opts.weightsDir, maxPixels: opts.maxPixels, warmup: opts.warmup },
       log,
+      faults.cancelGraceMs,
     );
     this.library = new StyleLibrary(opts.styleLibrary, {
       maxPixels: opts.maxPixels,
@@ -101,7 +116,11 @@ export class Daemon {
       log: (line) => log.warn(line),
       builtinDir: BUILTIN_STYLES_DIR,
     });
-    this.server = http.createServer((req, res) => this.onHttp(req, res));
+    // A client that sends its request slowly is dropped within seconds (Node's defaults allow minutes).
+    this.server = http.createServer(
+      { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+      (req, res) => this.onHttp(req, res),
+    );
     // Raw sockets are bounded too (WebSocket connections are counted separately, with a clear error).
     this.server.maxConnections = opts.maxConnections * 2 + 16;
     this.wss = new WebSocketServer({
@@ -298,12 +317,14 @@ export class Daemon {
       s.fatal('too_many_connections', `The companion already has ${this.sessions.size} connections, its limit. Close other plugin windows or try again later.`, CLOSE_CODES.tryAgainLater);
       return;
     }
-    const unpaired = [...this.sessions].filter((x) => !x.authed).length;
-    if (unpaired >= MAX_UNPAIRED) {
-      // Unpaired connections are the ones any page (a sandboxed "null" iframe) can open: few at a time.
-      this.log.warn(`refused ${s.label}: ${unpaired} connections are still waiting to pair`);
-      s.fatal('too_many_connections', `${unpaired} connections are waiting to pair; try again in a few seconds.`, CLOSE_CODES.tryAgainLater);
-      return;
+    const unpaired = [...this.sessions].filter((x) => !x.authed && !x.ending);
+    if (unpaired.length >= MAX_UNPAIRED) {
+      // Any page can open unpaired connections (a sandboxed "null" iframe). Refusing the newest would
+      // let it keep the plugin out; the oldest waiting one goes instead, so a client that sends
+      // hello at once pairs before MAX_UNPAIRED newer connections can push it out.
+      const oldest = unpaired[0];
+      this.log.warn(`dropped ${oldest.label} (origin ${oldest.origin ?? 'none'}): ${unpaired.length} connections were waiting to pair and a new one came`);
+      oldest.fatal('too_many_connections', `${unpaired.length} newer connections are waiting to pair; send hello right after connecting.`, CLOSE_CODES.tryAgainLater);
     }
     if (!this.accepting) {
       s.fatal('shutting_down', 'The companion is shutting down.', CLOSE_CODES.goingAway);
@@ -311,13 +332,14 @@ export class Daemon {
     }
     this.sessions.add(s);
     s.authTimer = setTimeout(() => {
+      if (!s.authed && !s.ending) this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): auth_timeout`);
       if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`, CLOSE_CODES.authFailed);
     }, this.opts.authTimeoutMs);
     this.touch(s);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.touch(s);
       const bytes = toBytes(data);
-      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.internalError(s, err), bytes.length);
+      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.internalError(s, err, isBinary ? refOf(bytes) : undefined), bytes.length);
     });
     ws.on('pong', () => { s.alive = true; });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -355,7 +377,7 @@ export class Daemon {
   }
 
   private async onMessage(s: Session, bytes: Uint8Array, isBinary: boolean): Promise<void> {
-    if (s.closed) return;
+    if (s.closed || s.ending) return;
     try {
       if (!isBinary) {
         if (bytes.length > MAX_MESSAGE_BYTES) {
@@ -366,6 +388,8 @@ export class Daemon {
           if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
           return await this.hello(s, msg.protocol, msg.token, msg.client);
         }
+        // Answers wait for the client to read the ones before (a cancel needs no room to act).
+        if (msg.type !== 'cancel') await s.drained(MAX_UNSENT_BYTES);
         switch (msg.type) {
           case 'hello':
             throw new ProtocolError('bad_message', 'This connection is already paired; send hello only once.');
@@ -391,6 +415,8 @@ export class Daemon {
         const ref = refOf(bytes);
         throw Object.assign(err as Error, { ref });
       }
+      await s.drained(MAX_UNSENT_BYTES);
+      if (this.state !== 'ready') throw Object.assign(new ProtocolError('shutting_down', 'The companion is shutting down; nothing more is saved or queued. Send it again once it is back.'), { ref: frame.message.ref });
       if (frame.message.type === 'submit') {
         const m = frame.message;
         return await this.serially(() => this.submit(s, m, frame.images), m.ref);
@@ -418,9 +444,11 @@ export class Daemon {
     s.sendError(err.code, err.message, ref !== undefined ? { ref } : {});
   }
 
-  private internalError(s: Session, err: unknown): void {
+  private internalError(s: Session, err: unknown, frameRef?: string): void {
     this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
-    s.sendError('internal', `The companion hit an internal error (${(err as Error)?.message ?? String(err)}). The request was dropped; the companion keeps running.`);
+    const ref = (err as { ref?: unknown })?.ref ?? frameRef;
+    s.sendError('internal', `The companion hit an internal error (${(err as Error)?.message ?? String(err)}). The request was dropped; the companion keeps running.`,
+      typeof ref === 'string' ? { ref } : {});
   }
 
   private async hello(s: Session, protocol: number, token: string, client?: string): Promise<void> {
@@ -498,29 +526,12 @@ export class Daemon {
     }
   }
 
-  private validateSettings(raw: WireSettings | undefined): { settings: Partial<StylizeSettings>; resolved: StylizeSettings } {
-    const settings: Record<string, unknown> = { ...(raw ?? {}) };
-    if (settings.previewEvery === undefined) settings.previewEvery = this.opts.previewEvery;
-    if (settings.size === undefined) settings.size = this.effectiveDefaults().size;
-    let resolved: StylizeSettings;
-    try {
-      resolved = resolveSettings(settings);
-    } catch (err) {
-      if (err instanceof StylizeError) throw new ProtocolError('bad_setting', err.message);
-      throw err;
-    }
-    if (resolved.size > this.opts.maxSize) {
-      throw new ProtocolError('bad_setting', `size must be between ${SETTING_BOUNDS.size.min} and ${this.opts.maxSize} on this companion (got ${resolved.size}); its owner can raise --max-size.`);
-    }
-    return { settings: settings as Partial<StylizeSettings>, resolved };
-  }
-
   /** Prices a job as `submit` would plan it, with the costs the engine measured (engine/estimate.ts). */
   private estimate(s: Session, msg: EstimateRequest): void {
     try {
       const cost = this.engine.cost;
       if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
-      const { settings } = this.validateSettings(msg.settings);
+      const { settings } = this.jobSettings(msg.settings);
       const e = estimateJob(cost, msg.width, msg.height, settings, memoryBudgetBytes(this.engine.backend.name));
       s.sendJson({
         type: 'estimate', ref: msg.ref, ms: Math.round(e.ms),
@@ -532,11 +543,15 @@ export class Daemon {
     }
   }
 
+  private jobSettings(raw: SubmitMessage['settings']): ReturnType<typeof checkJobSettings> {
+    return checkJobSettings(raw, { maxSize: this.opts.maxSize, defaultSize: this.effectiveDefaults().size, previewEvery: this.opts.previewEvery });
+  }
+
   private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
     if (s.closed) return;
     const uploaded = images.reduce((n, b) => n + b.length, 0);
     this.checkCapacity(s, uploaded);
-    const { settings, resolved } = this.validateSettings(msg.settings);
+    const { settings, resolved } = this.jobSettings(msg.settings);
     const styles: { image: Uint8Array; weight?: number; label: string }[] = [];
     let next = 1;
     for (const [i, st] of msg.styles.entries()) {
@@ -690,6 +705,7 @@ export class Daemon {
     s.sendJson({ type: 'styles', styles });
     if (!thumbnails) return;
     for (const st of styles) {
+      await s.drained(MAX_UNSENT_BYTES);
       if (s.closed) return;
       try {
         const t = await this.library.thumbnail(st.name);
@@ -726,7 +742,8 @@ export class Daemon {
         this.engine.cancel(job.id);
       }
     }
-    if (s.authed || code !== 1000) {
+    // Unpaired connections were logged when refused; a second line each would double a flood.
+    if (s.authed) {
       this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${s.jobs.size ? ', running job cancelled' : ''}`);
     }
     if (dropped) this.announceQueue();
@@ -744,6 +761,8 @@ export class Daemon {
     this.state = 'stopping';
     this.preparation?.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
+    // Requests being handled (a save writing its file) finish and are answered; later ones are refused.
+    const answered = Promise.race([Promise.all([...this.sessions].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
     // Waiting jobs never start; the running one is cancelled and waited for (bounded).
     for (const job of [...this.queue.waitingJobs()]) {
       this.queue.remove(job.id);
@@ -759,8 +778,9 @@ export class Daemon {
       await Promise.race([running.outbox, delay(2000)]);
     }
     await this.engine.close(2000);
+    await answered;
     for (const s of this.sessions) {
-      s.sendJson({ type: 'shutdown', message: `The companion is ${reason}.` });
+      s.sendJson({ type: 'shutdown', message: `The companion is ${reason}; requests it has not answered were not carried out.` });
       s.ws.close(CLOSE_CODES.goingAway, 'shutting_down');
     }
     const deadline = Date.now() + 2000;

@@ -62,11 +62,14 @@ export class EngineHost {
   private ready?: Promise<void>;
   private closing = false;
   private memoryWaiters: ((m: MemoryInfo) => void)[] = [];
+  /** True while a worker loads: it cannot answer yet, so nothing waits on it. */
+  private starting = false;
 
   constructor(private readonly init: WorkerInit, private readonly log: Logger, private readonly cancelGraceMs = 30_000) {}
 
   /** Starts the worker and waits until the engine is loaded (and warmed up). Rejects with EngineFailure. */
   start(): Promise<void> {
+    this.starting = true;
     this.ready = new Promise<void>((resolve, reject) => {
       const worker = spawnWorker(this.init);
       this.worker = worker;
@@ -100,6 +103,7 @@ export class EngineHost {
         else if (!this.closing) this.onCrash(`it exited with code ${code}`);
       });
     });
+    this.ready.then(() => { this.starting = false; }, () => { this.starting = false; });
     return this.ready;
   }
 
@@ -203,11 +207,25 @@ export class EngineHost {
     return this.running !== undefined;
   }
 
-  /** Fresh numbers when idle; while a job runs, the last ones reported. */
-  async currentMemory(): Promise<MemoryInfo> {
-    if (this.running || !this.worker) return this.memory;
+  /**
+   * Fresh numbers when idle; the last ones reported while a job runs or a worker loads, or when
+   * the worker does not answer within `timeoutMs`: a status request never waits on the engine.
+   */
+  async currentMemory(timeoutMs = 2000): Promise<MemoryInfo> {
+    if (this.running || !this.worker || this.starting) return this.memory;
     return new Promise<MemoryInfo>((resolve) => {
-      this.memoryWaiters.push(resolve);
+      const timer = setTimeout(() => {
+        const i = this.memoryWaiters.indexOf(done);
+        if (i >= 0) this.memoryWaiters.splice(i, 1);
+        resolve(this.memory);
+      }, timeoutMs);
+      timer.unref();
+      const done = (m: MemoryInfo) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      this.memoryWaiters.push(done);
+      // One request answers every waiter; a lost answer only costs the waiters their timeout.
       if (this.memoryWaiters.length === 1) this.post({ type: 'memory' });
     });
   }

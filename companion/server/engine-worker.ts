@@ -7,13 +7,15 @@ import sharp from 'sharp';
 import { Engine } from '../engine/engine.ts';
 import { StylizeError } from '../engine/errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.ts';
+import { testFaults } from './test-faults.ts';
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker.ts runs as a worker thread of the daemon, not on its own.');
 
 const init = workerData as WorkerInit;
 let engine: Engine | undefined;
-let current: { jobId: string; controller: AbortController } | undefined;
+let current: { jobId: string; controller: AbortController; seed?: number } | undefined;
+const faults = testFaults();
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -36,13 +38,14 @@ function own(bytes: Uint8Array): Uint8Array {
 
 async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   const controller = new AbortController();
-  current = { jobId: msg.jobId, controller };
+  current = { jobId: msg.jobId, controller, seed: msg.settings.seed };
   try {
     const result = await engine!.stylize(
       { content: msg.content, styles: msg.styles, settings: msg.settings },
       {
         signal: controller.signal,
         onProgress: (e) => {
+          if (faults.crashSeed !== undefined && msg.settings.seed === faults.crashSeed) process.exit(70);
           const preview = e.preview ? { width: e.preview.width, height: e.preview.height, data: own(e.preview.data) } : undefined;
           post(
             { type: 'progress', jobId: msg.jobId, iteration: e.iteration, iterations: e.iterations, terms: e.terms, elapsedMs: e.elapsedMs, etaMs: e.etaMs, preview },
@@ -74,16 +77,24 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   }
 }
 
+/** A thread that never answers again (test fault): waits in short slices so terminate() still ends it. */
+function hang(): never {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0, 50);
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'run':
       void run(msg);
       break;
     case 'cancel':
+      if (current?.jobId === msg.jobId && faults.hangOnCancelSeed !== undefined && current.seed === faults.hangOnCancelSeed) hang();
       if (current?.jobId === msg.jobId) current.controller.abort();
       break;
     case 'memory':
-      if (engine) post({ type: 'memory', memory: engine.memory() });
+      // Always answered, even before the engine has loaded: the daemon may be waiting.
+      post({ type: 'memory', memory: engine ? engine.memory() : { tensors: 0, bytes: 0 } });
       break;
     case 'close':
       current?.controller.abort();

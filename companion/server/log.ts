@@ -17,3 +17,32 @@ export const consoleLogger: Logger = {
 };
 
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** Lines of one shape allowed per window before the rest are only counted. */
+const REPEAT_BURST = 10;
+const REPEAT_WINDOW_MS = 10_000;
+
+/**
+ * A logger that lets through at most `burst` lines of one shape per window (the shape is the line
+ * with its numbers and ids blanked), then counts the rest and reports the count once the window
+ * ends. A client that fails on purpose thousands of times a second cannot fill the disk.
+ */
+export function limitRepeats(log: Logger, burst = REPEAT_BURST, windowMs = REPEAT_WINDOW_MS): Logger {
+  const shapes = new Map<string, { count: number; suppressed: number; timer: NodeJS.Timeout }>();
+  const gate = (level: keyof Logger) => (line: string) => {
+    const shape = `${level} ${line.replace(/[0-9a-f]*\d[0-9a-f]*/gi, '#')}`;
+    let s = shapes.get(shape);
+    if (!s) {
+      const timer = setTimeout(() => {
+        shapes.delete(shape);
+        if (s!.suppressed > 0) log[level](`${s!.suppressed} more like this were not logged in the last ${windowMs / 1000} s: ${line}`);
+      }, windowMs);
+      timer.unref();
+      s = { count: 0, suppressed: 0, timer };
+      shapes.set(shape, s);
+    }
+    if (++s.count <= burst) log[level](line);
+    else s.suppressed++;
+  };
+  return { info: gate('info'), warn: gate('warn'), error: gate('error') };
+}

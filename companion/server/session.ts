@@ -27,6 +27,9 @@ export interface Job {
 /** Messages (or bytes) waiting per connection before its socket is paused (backpressure). */
 const MAX_PENDING = 8;
 const MAX_PENDING_BYTES = 1024 * 1024;
+/** How long a socket stays after a fatal error before it is destroyed. */
+const FATAL_LINGER_MS = 250;
+const DRAIN_POLL_MS = 50;
 
 export class Session {
   authed = false;
@@ -34,7 +37,10 @@ export class Session {
   readonly jobs = new Map<string, Job>();
   errors = 0;
   closed = false;
+  /** A fatal error was sent: the socket is closing and nothing more it sends is handled. */
+  ending = false;
   alive = true;
+  readonly connectedAt = Date.now();
   authTimer?: NodeJS.Timeout;
   idleTimer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
@@ -65,11 +71,39 @@ export class Session {
     this.sendJson({ type: 'error', code, message, ...extra });
   }
 
-  /** Sends the error, then closes the connection (the close reason repeats the code). */
+  /**
+   * Sends the error, then closes the connection (the close reason repeats the code). Nothing more
+   * is read from the socket, and it is destroyed shortly after, whether or not the client answers
+   * the close: a client cannot hold a slot, or feed the daemon frames, after a fatal error.
+   */
   fatal(code: ErrorCode, message: string, closeCode: number = CLOSE_CODES.policy): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
     this.sendJson({ type: 'error', code, message, fatal: true });
     this.ws.close(closeCode, code);
+    this.ws.pause();
+    // Long enough for the error and the close frame to leave; short enough that the slot frees at once.
+    setTimeout(() => this.ws.terminate(), FATAL_LINGER_MS).unref();
+  }
+
+  /** Waits until the messages received so far are handled (and any that arrive meanwhile). */
+  async settled(): Promise<void> {
+    let chain: Promise<void>;
+    do {
+      chain = this.chain;
+      await chain;
+    } while (chain !== this.chain);
+  }
+
+  /**
+   * Resolves once less than `limit` bytes wait unsent to this client (or it is gone). Handlers
+   * await it before answering, so a client that does not read stops being answered, its pending
+   * messages pause its socket, and what the daemon holds for it stays bounded.
+   */
+  async drained(limit: number): Promise<void> {
+    while (!this.closed && this.ws.readyState === this.ws.OPEN && this.ws.bufferedAmount >= limit) {
+      await new Promise((res) => setTimeout(res, DRAIN_POLL_MS));
+    }
   }
 
   /**
@@ -89,7 +123,7 @@ export class Session {
       this.pendingBytes -= bytes;
       if (this.paused && this.pending < MAX_PENDING / 2 && this.pendingBytes < MAX_PENDING_BYTES) {
         this.paused = false;
-        if (!this.closed) this.ws.resume();
+        if (!this.closed && !this.ending) this.ws.resume();
       }
     });
   }

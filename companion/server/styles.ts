@@ -2,6 +2,7 @@
  * The style library: the built-in styles (listed first, read-only), then a folder of images on the
  * companion's machine. Each of those images' name is its file name without extension. Listing is cached by (size, mtime) so thumbnails are made once.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ProtocolError } from '../../protocol/errors.ts';
@@ -42,6 +43,8 @@ export class StyleLibrary {
   private unavailableReason = '';
   /** Built-in styles by lower-case name: listed first, never replaced by a user's file or a save. */
   private builtins = new Map<string, Entry>();
+  /** Saves run one at a time: check, write and clean-up of one never interleave with another's. */
+  private saving: Promise<unknown> = Promise.resolve();
 
   constructor(readonly dir: string, private readonly opts: StyleLibraryOptions) {}
 
@@ -52,7 +55,8 @@ export class StyleLibrary {
       this.builtins = new Map(found.map((b) => [b.info.name.toLowerCase(), { info: b.info, file: b.file, size: b.size, mtimeMs: 0 }]));
     }
     try {
-      await mkdir(this.dir, { recursive: true });
+      // Only the user: the folder holds their images, and a shared one would let others plant files.
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
       this.available = true;
     } catch (err) {
       this.available = false;
@@ -151,7 +155,22 @@ export class StyleLibrary {
   }
 
   /** Stores `bytes` (already checked to be an image) as `name`; written to a temp file, then renamed. */
-  async save(name: string, bytes: Uint8Array, format: string, overwrite: boolean): Promise<StyleInfo> {
+  save(name: string, bytes: Uint8Array, format: string, overwrite: boolean): Promise<StyleInfo> {
+    const run = this.saving.then(() => this.saveNow(name, bytes, format, overwrite));
+    this.saving = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Files of the folder that hold `name` in any case and any image extension (duplicates included). */
+  private async filesNamed(name: string): Promise<string[]> {
+    const key = name.toLowerCase();
+    return (await readdir(this.dir)).filter((f) => {
+      const ext = path.extname(f).toLowerCase();
+      return ext in EXTENSIONS && f.slice(0, -ext.length).toLowerCase() === key;
+    });
+  }
+
+  private async saveNow(name: string, bytes: Uint8Array, format: string, overwrite: boolean): Promise<StyleInfo> {
     if (!this.available) this.unavailable();
     if (!STYLE_NAME_PATTERN.test(name)) throw new ProtocolError('bad_style_name', `${JSON.stringify(name)} cannot be a style name: use letters, digits, spaces, "_", "." or "-".`);
     const builtin = this.builtins.get(name.toLowerCase());
@@ -159,21 +178,31 @@ export class StyleLibrary {
       throw new ProtocolError('style_builtin', `${JSON.stringify(builtin.info.name)} is a built-in style (${builtin.info.title}, ${builtin.info.artist}); built-ins cannot be replaced or removed. Save yours under another name.`);
     }
     if (bytes.length > this.opts.maxFileBytes) throw new ProtocolError('image_too_large', `The style image is ${(bytes.length / 1048576).toFixed(1)} MB; the library takes files up to ${(this.opts.maxFileBytes / 1048576).toFixed(0)} MB.`);
-    await this.list();
-    const existing = this.cache.get(name.toLowerCase());
-    if (existing && !overwrite) {
-      throw new ProtocolError('style_exists', `The library already has a style named ${JSON.stringify(existing.info.name)}; choose another name or send overwrite: true.`);
-    }
     const ext = EXTENSION_FOR[format];
     if (!ext) throw new ProtocolError('bad_image', `Images in ${format} format cannot be saved to the library.`);
-    const file = path.join(this.dir, name + ext);
-    const tmp = path.join(this.dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
+    const fileName = name + ext;
+    const file = path.join(this.dir, fileName);
+    // A random temp name: two writers never share one, so one's clean-up cannot delete the other's file.
+    const tmp = path.join(this.dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await writeFile(tmp, bytes, { flag: 'wx' });
+      // Read from disk, not from the listing: files the listing hides (other case, other format) count.
+      const existing = await this.filesNamed(name);
+      if (existing.length > 0 && !overwrite) {
+        throw new ProtocolError('style_exists', `The library already has a style named ${JSON.stringify(existing[0].slice(0, -path.extname(existing[0]).length))}; choose another name or send overwrite: true.`);
+      }
+      await writeFile(tmp, bytes, { flag: 'wx', mode: 0o600 });
       await rename(tmp, file);
-      if (existing && existing.file !== file) await unlink(existing.file).catch(() => undefined);
+      // The new file replaces every other spelling of the name, so no duplicate stays hidden.
+      // On a case-insensitive disk another spelling may be the new file itself: compare inodes.
+      const written = await stat(file);
+      for (const old of existing) {
+        if (old === fileName) continue;
+        const other = await stat(path.join(this.dir, old)).catch(() => undefined);
+        if (other && !(other.ino === written.ino && other.dev === written.dev)) await unlink(path.join(this.dir, old)).catch(() => undefined);
+      }
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
+      if (err instanceof ProtocolError) throw err;
       throw new ProtocolError('style_library_unavailable', `Could not save the style to ${this.dir}: ${(err as Error).message}.`);
     }
     await this.list();

@@ -3,7 +3,7 @@
  * every `hello`. Crockford base32 in dash-separated groups so a person can read and type it.
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeToken } from '../../protocol/messages.ts';
 
@@ -43,10 +43,14 @@ const posix = process.platform !== 'win32';
 export function inspectTokenFile(file: string): TokenFileInfo {
   let st;
   try {
-    st = statSync(file);
+    // lstat: a link is never followed (its target could be anyone's file).
+    st = lstatSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, exists: false };
     return { file, exists: false, problem: `cannot read it (${(err as Error).message})`, fix: `check the permissions of ${path.dirname(file)}` };
+  }
+  if (st.isSymbolicLink()) {
+    return { file, exists: true, problem: 'it is a symbolic link, which the companion does not follow', fix: `remove the link ${file} (the companion creates a new token at start), or point --token-file at the real file` };
   }
   if (!st.isFile()) return { file, exists: true, problem: 'it is not a regular file', fix: `remove ${file}; the companion creates a new token at start` };
   const mode = st.mode & 0o777;
@@ -81,7 +85,13 @@ export function loadOrCreateToken(file: string): { token: string; created: boole
   if (info.exists) {
     if (info.token === undefined) throw new TokenFileError(`The token file ${file} is unusable: ${info.problem}. Fix: ${info.fix}.`);
     if (info.problem && posix) {
-      chmodSync(file, 0o600);
+      // Through a descriptor opened without following links: the file checked is the file changed.
+      const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        fchmodSync(fd, 0o600);
+      } finally {
+        closeSync(fd);
+      }
       warnings.push(`The token file ${file} was readable by other users (mode ${info.mode!.toString(8)}); it is now 0600.`);
     }
     return { token: info.token, created: false, warnings };

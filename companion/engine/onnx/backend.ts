@@ -28,6 +28,8 @@ export class FeatureExtractor {
     private readonly session: OrtSession,
     private readonly contentOutputs: Map<VggLayerName, string>,
     private readonly gramOutputs: Map<VggLayerName, string>,
+    /** The graph's size: ORT copies its weights (initializers) into memory it holds. */
+    readonly estimatedBytes: number,
   ) {}
 
   async run(img: FloatImage, want: { content: VggLayerName[]; style: VggLayerName[] }): Promise<FeatureResult> {
@@ -46,6 +48,8 @@ export class FeatureExtractor {
 export class OnnxBackend {
   private readonly features = new Map<string, Promise<FeatureExtractor>>();
   private readonly live = new Set<OnnxEvaluator>();
+  /** Forward sessions built and not yet released (their promises are in `features`). */
+  private readonly builtFeatures = new Set<FeatureExtractor>();
 
   private constructor(readonly ort: Ort, readonly provider: OnnxProvider, readonly name: string) {}
 
@@ -65,7 +69,9 @@ export class OnnxBackend {
         const graph = buildFeatureGraph(onnxConvWeights(weights), pooling, content, style);
         try {
           const session = await this.ort.InferenceSession.create(graph.bytes, this.sessionOptions());
-          return new FeatureExtractor(this.ort, session, graph.contentOutputs, graph.gramOutputs);
+          const f = new FeatureExtractor(this.ort, session, graph.contentOutputs, graph.gramOutputs, graph.bytes.length);
+          this.builtFeatures.add(f);
+          return f;
         } catch (err) {
           throw new StylizeError('internal', `ONNX Runtime could not build the VGG-19 feature graph: ${(err as Error).message.split('\n')[0]}`, { cause: err });
         }
@@ -75,7 +81,7 @@ export class OnnxBackend {
       while (this.features.size > MAX_FEATURE_SESSIONS) {
         const [oldKey, old] = this.features.entries().next().value!;
         this.features.delete(oldKey);
-        void old.then((f) => f.release()).catch(() => undefined);
+        void old.then((f) => this.releaseFeatures(f)).catch(() => undefined);
       }
     }
     return p;
@@ -95,16 +101,26 @@ export class OnnxBackend {
     await f.run({ width: 16, height: 16, channels: 3, data: new Float32Array(16 * 16 * 3) }, { content: contentLayers, style: styles });
   }
 
-  /** Estimated bytes held by the running jobs' sessions (ORT does not report its own use). */
+  private releaseFeatures(f: FeatureExtractor): Promise<void> {
+    this.builtFeatures.delete(f);
+    return f.release();
+  }
+
+  /**
+   * What ONNX Runtime holds for this engine, as far as it can be known (ORT does not report its
+   * own use): `tensors` counts the live sessions (forward sessions and running jobs' evaluators),
+   * `bytes` their weights and estimated activations. A session that is never released shows here.
+   */
   memory(): { tensors: number; bytes: number } {
     let bytes = 0;
     for (const ev of this.live) bytes += ev.estimatedBytes;
-    return { tensors: 0, bytes };
+    for (const f of this.builtFeatures) bytes += f.estimatedBytes;
+    return { tensors: this.live.size + this.builtFeatures.size, bytes };
   }
 
   dispose(): void {
     for (const ev of [...this.live]) ev.dispose();
-    for (const p of this.features.values()) void p.then((f) => f.release()).catch(() => undefined);
+    for (const p of this.features.values()) void p.then((f) => this.releaseFeatures(f)).catch(() => undefined);
     this.features.clear();
   }
 }
