@@ -5,10 +5,10 @@
  * only); the WebSocket and fetch constructors can be injected.
  */
 import type { ErrorCode } from '../../protocol/errors.ts';
-import { CLOSE_CODES } from '../../protocol/errors.ts';
+import { CLOSE_CODES, ProtocolError } from '../../protocol/errors.ts';
 import { decodeServerFrame, encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
 import {
-  PROTOCOL_VERSION, parseServerMessage,
+  PROTOCOL_VERSION, readServerMessage,
   type CapabilitiesMessage, type DoneMessage, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
 } from '../../protocol/messages.ts';
 
@@ -117,6 +117,8 @@ export class CompanionClient {
   private shutdownNote: string | null = null;
   private wasConnected = false;
   private refCounter = 0;
+  /** Cancels sent and not yet answered (by `cancelled` or unknown_job), in sending order. */
+  private cancelsAwaitingAnswer: JobRecord[] = [];
 
   constructor(options: CompanionClientOptions) {
     const g = globalThis as unknown as { WebSocket: typeof WebSocket; fetch: typeof fetch };
@@ -233,10 +235,18 @@ export class CompanionClient {
     ws.onmessage = (event: MessageEvent) => {
       if (this.ws !== ws) return;
       try {
-        if (typeof event.data === 'string') this.handleText(parseServerMessage(event.data));
-        else this.handleBinary(new Uint8Array(event.data as ArrayBuffer));
+        if (typeof event.data === 'string') {
+          const msg = readServerMessage(event.data);
+          if (msg) this.handleText(msg); // null: a newer companion's message type, not for us
+        } else this.handleBinary(new Uint8Array(event.data as ArrayBuffer));
       } catch (err) {
-        this.emitError(new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${(err as Error).message}`));
+        // A binary frame of a type this version does not know: ignored, like unknown text types.
+        if (err instanceof ProtocolError && err.code === 'unknown_type') return;
+        const bad = new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${(err as Error).message}`);
+        // A garbled message about a job still ends that job, so it cannot wait forever.
+        const job = typeof event.data === 'string' ? this.jobNamedIn(event.data) : undefined;
+        if (job) this.settle(job, bad);
+        else this.emitError(bad);
       }
     };
     ws.onclose = (event: CloseEvent) => {
@@ -388,6 +398,9 @@ export class CompanionClient {
         return;
       }
       case 'cancelled': {
+        // Each cancel is answered once: by this, or by unknown_job when the job had ended.
+        const answered = this.cancelsAwaitingAnswer.findIndex((j) => j.jobId === msg.jobId);
+        if (answered >= 0) this.cancelsAwaitingAnswer.splice(answered, 1);
         const job = this.jobsById.get(msg.jobId);
         if (job) this.settle(job, new CompanionError('cancelled', msg.reason === 'shutdown' ? 'The companion was stopped.' : 'Cancelled.'));
         return;
@@ -404,7 +417,14 @@ export class CompanionClient {
           this.pendingSaves.delete(msg.ref);
           return;
         }
-        if (msg.code === 'unknown_job') return; // a cancel that crossed the job's end
+        if (msg.code === 'unknown_job') {
+          // The answer to our oldest unanswered cancel (the companion answers in order): it no
+          // longer has that job. Usually its end crossed the cancel and it is settled already;
+          // if its end never reached us, it ends here instead of waiting forever.
+          const job = this.cancelsAwaitingAnswer.shift();
+          if (job) this.settle(job, new CompanionError('cancelled', 'Cancelled (the companion had already finished with this job).'));
+          return;
+        }
         if (msg.fatal || this._state.status !== 'connected') {
           this.lastError = { code: msg.code, message: msg.message };
           return;
@@ -453,6 +473,16 @@ export class CompanionClient {
     }
   }
 
+  /** The job a text message names by jobId or ref, read leniently (the message failed validation). */
+  private jobNamedIn(text: string): JobRecord | undefined {
+    try {
+      const m = JSON.parse(text) as { jobId?: unknown; ref?: unknown };
+      return (typeof m.jobId === 'string' && this.jobsById.get(m.jobId)) || (typeof m.ref === 'string' && this.jobsByRef.get(m.ref)) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private settle(job: JobRecord, outcome: JobResult | CompanionError): void {
     if (job.settled) return;
     job.settled = true;
@@ -463,6 +493,7 @@ export class CompanionClient {
   }
 
   private failAll(err: CompanionError): void {
+    this.cancelsAwaitingAnswer = [];
     for (const job of [...this.jobsByRef.values()]) this.settle(job, err);
     for (const p of this.pendingStyles) p.reject(err);
     this.pendingStyles = [];
@@ -505,6 +536,7 @@ export class CompanionClient {
   private sendCancel(job: JobRecord): void {
     try {
       this.send(JSON.stringify({ type: 'cancel', jobId: job.jobId }));
+      this.cancelsAwaitingAnswer.push(job);
     } catch {
       this.settle(job, new CompanionError('cancelled', 'Cancelled.'));
     }
