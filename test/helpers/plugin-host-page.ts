@@ -111,7 +111,7 @@ const api = {
   },
   layer(name: string): { id: string; box: unknown; fills: unknown; index: number } {
     const n = node(name);
-    return { id: n.id, box: n.absoluteBoundingBox, fills: 'fills' in n ? n.fills : null, index: fake!.currentPage.children!.indexOf(n) };
+    return { id: n.id, box: n.absoluteBoundingBox, fills: 'fills' in n ? n.fills : null, index: fake!.currentPage.children!.findIndex((c) => c.id === n.id) };
   },
   /** The bytes of the image a layer's IMAGE fill shows. */
   imageBytes(name: string): number[] {
