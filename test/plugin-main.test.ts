@@ -114,6 +114,18 @@ test('selection changes push thumbnails (real PNGs, at most 96 px)', async () =>
   assert.equal(meta.height, 72);
 });
 
+test('clicking through big frames: thumbnails wait for the selection to rest, so exports do not pile up', async () => {
+  const { figma, host, page } = setup({ thumbnails: true });
+  const frames = Array.from({ length: 12 }, (_, i) => figma.add(page, 'FRAME', `Board ${i}`, { x: i * 2000, width: 1920, height: 1080 }));
+  const last = frames[frames.length - 1];
+  const withThumb = nextSelection(host, (s) => s.layers[0]?.id === last.id && s.layers[0]?.thumbnail !== undefined);
+  for (const f of frames) figma.select(f); // one click after another
+  await withThumb;
+  const exports = frames.reduce((n, f) => n + f.exports.length, 0);
+  assert.equal(exports, 1, `${exports} exports for ${frames.length} clicks`);
+  assert.equal(last.exports.length, 1);
+});
+
 test('exportLayer renders at the output size with absolute bounds, long side constrained', async () => {
   const { figma, host, page } = setup();
   const wide = figma.add(page, 'RECTANGLE', 'Wide', { width: 400, height: 300 });

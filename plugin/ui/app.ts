@@ -11,6 +11,7 @@ import { BatchRunner, effectiveOutputSize, type JobView, type StyleChoice } from
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
 import { drawLossChart } from './loss-chart.ts';
+import { ObjectUrls } from './object-urls.ts';
 
 type StyleTab = 'library' | 'file' | 'layer';
 
@@ -36,14 +37,14 @@ export class App {
   private selection: SelectionSnapshot = { seq: -1, layers: [] };
   private library: StyleInfo[] = [];
   private libraryError = '';
-  private readonly libraryThumbs = new Map<string, string>();
+  private readonly libraryThumbs = new Map<string, Uint8Array>();
   private tab: StyleTab = 'library';
   private fileStyle: { name: string; bytes: Uint8Array; url: string } | null = null;
   private layerStyleId: string | null = null;
   private showTokenEntry = false;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTicker: ReturnType<typeof setInterval> | null = null;
-  private readonly urls = new WeakMap<Uint8Array, string>();
+  private readonly urls = new ObjectUrls();
   private readonly jobCards = new Map<number, HTMLElement>();
   private chartFrame = 0;
   private readonly dirtyCharts = new Set<number>();
@@ -63,12 +64,16 @@ export class App {
   }
 
   private urlFor(png: Uint8Array): string {
-    let url = this.urls.get(png);
-    if (!url) {
-      url = URL.createObjectURL(new Blob([png as unknown as BlobPart], { type: 'image/png' }));
-      this.urls.set(png, url);
-    }
-    return url;
+    return this.urls.for(png);
+  }
+
+  /** Frees the blob: URLs of pictures no longer on screen (called after each render). */
+  private releaseHiddenPictures(): void {
+    this.urls.keepOnly([
+      ...this.libraryThumbs.values(),
+      ...this.selection.layers.map((l) => l.thumbnail),
+      ...this.lastJobs.flatMap((j) => j.previews.map((p) => p.png)),
+    ]);
   }
 
   async start(): Promise<void> {
@@ -82,7 +87,7 @@ export class App {
     this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
     this.client.onStateChange((state) => this.onConnection(state));
     this.client.onThumbnail((name, png) => {
-      this.libraryThumbs.set(name.toLowerCase(), this.urlFor(png));
+      this.libraryThumbs.set(name.toLowerCase(), png);
       this.renderLibrary();
     });
     this.client.onError((err) => this.showGeneralError(explainError(err).title, explainError(err).detail));
@@ -166,6 +171,8 @@ export class App {
     try {
       this.library = await this.client.listStyles(true);
       this.libraryError = '';
+      const names = new Set(this.library.map((st) => st.name.toLowerCase()));
+      for (const name of [...this.libraryThumbs.keys()]) if (!names.has(name)) this.libraryThumbs.delete(name);
     } catch (err) {
       this.library = [];
       this.libraryError = explainError(err).title;
@@ -350,7 +357,8 @@ export class App {
       card.dataset.style = style.name;
       card.title = `${style.name} (${formatSize(style.width, style.height)})`;
       card.setAttribute('aria-selected', String(style.name === this.settings.lastStyleId));
-      const url = this.libraryThumbs.get(style.name.toLowerCase());
+      const thumb = this.libraryThumbs.get(style.name.toLowerCase());
+      const url = thumb && this.urlFor(thumb);
       const img = this.doc.createElement(url ? 'img' : 'div');
       if (img instanceof HTMLImageElement && url) { img.src = url; img.alt = ''; } else img.className = 'ph';
       const label = this.doc.createElement('span');
@@ -416,6 +424,7 @@ export class App {
       return li;
     }));
     this.renderAction();
+    this.releaseHiddenPictures();
   }
 
   // ---- Settings --------------------------------------------------------------------------------
@@ -595,6 +604,7 @@ export class App {
     for (const id of [...this.jobCards.keys()]) if (!jobs.some((j) => j.id === id)) this.jobCards.delete(id);
     this.scheduleCharts();
     this.renderAction();
+    this.releaseHiddenPictures();
   }
 
   /** Charts redraw at most once per frame, however fast progress arrives. */
