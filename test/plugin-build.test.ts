@@ -52,7 +52,8 @@ test('build: type-checks, writes the files manifest.json names; the main thread 
   const photo = figma.add(figma.currentPage, 'RECTANGLE', 'Photo', { width: 300, height: 200 });
   // Figma evaluates plugin code with `figma` and `__html__` in scope, not as properties of the
   // global object: a bare context whose globalThis has neither, and the code wrapped in a scope.
-  const context = vm.createContext({ console });
+  // What Figma's sandbox has besides ES (the plugin typings' globals): console and timers.
+  const context = vm.createContext({ console, setTimeout, clearTimeout, setInterval, clearInterval });
   const inScope = vm.runInContext(`(function (figma, __html__) {\n${code}\n})`, context, { filename: 'code.js' }) as (f: unknown, h: string) => void;
   inScope(figma.asApi(), html);
   assert.equal(vm.runInContext('typeof globalThis.figma', context), 'undefined');

@@ -23,6 +23,8 @@ const MAX_STYLE_FILE_BYTES = 32 * 1024 * 1024;
 export interface AppOptions {
   /** Makes the companion client (tests inject one); default: a real one on 127.0.0.1. */
   createClient?: (settings: PluginSettings) => CompanionClient;
+  /** Where the window's policy lets it reach the companion (Figma: from manifest.json); default any port on 127.0.0.1. */
+  network?: { host: string; ports: readonly number[] };
 }
 
 export class App {
@@ -83,7 +85,12 @@ export class App {
       this.showGeneralError(`Could not load your settings; using the defaults. ${explainError(err).title}`);
     }
     this.client = this.options.createClient?.(this.settings)
-      ?? new CompanionClient({ port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin` });
+      ?? new CompanionClient({
+        port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin`,
+        ...(this.options.network && { host: this.options.network.host, allowedPorts: this.options.network.ports }),
+      });
+    // Figma's CSP refuses what manifest.json does not list; the browser says so only through this event.
+    this.doc.addEventListener('securitypolicyviolation', (e) => this.client.blockedByPolicy(e.blockedURI));
     this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
     this.client.onStateChange((state) => this.onConnection(state));
     this.client.onThumbnail((name, png) => {
@@ -437,7 +444,7 @@ export class App {
     this.el<HTMLSelectElement>('set-optimizer').value = s.optimizer;
     this.el<HTMLSelectElement>('set-style-scale').value = String(s.styleScale);
     this.el<HTMLInputElement>('set-preserve-colors').checked = s.preserveColors;
-    this.el<HTMLInputElement>('set-port').value = String(s.port);
+    this.renderPortChoices();
     for (const radio of Array.from(this.doc.querySelectorAll<HTMLInputElement>('input[name="mode"]'))) radio.checked = radio.value === s.outputMode;
     const caps = this.client?.capabilities ?? null;
     const max = Math.min(MAX_IMAGE_SIDE, caps?.settings.bounds.size?.max ?? MAX_IMAGE_SIDE);
@@ -450,6 +457,21 @@ export class App {
       return o;
     }));
     select.value = String(s.outputSize);
+  }
+
+  /** Only the ports the window may reach (Figma: those manifest.json lists), and the current one. */
+  private renderPortChoices(): void {
+    const port = this.settings.port;
+    const allowed = this.options.network?.ports;
+    const choices = [...new Set([...(allowed ?? []), port])].sort((a, b) => a - b);
+    const select = this.el<HTMLSelectElement>('set-port');
+    select.replaceChildren(...choices.map((p) => {
+      const o = this.doc.createElement('option');
+      o.value = String(p);
+      o.textContent = allowed && !allowed.includes(p) ? `${p} (not in manifest.json)` : String(p);
+      return o;
+    }));
+    select.value = String(port);
   }
 
   // ---- Stylize ---------------------------------------------------------------------------------
