@@ -454,6 +454,23 @@ export function parseServerMessage(text: string): ServerTextMessage {
   return m as unknown as ServerTextMessage;
 }
 
+/**
+ * The plugin's reading of a server text frame: like parseServerMessage, but a newer companion's
+ * additions never break a running plugin. A message type this version does not know is null (the
+ * caller ignores it); an error code it does not know becomes "internal", keeping the companion's
+ * own words and naming the code.
+ */
+export function readServerMessage(text: string): ServerTextMessage | null {
+  const m = parseJsonObject(text, 'message');
+  if (!(SERVER_TEXT_TYPES as readonly string[]).includes(m.type)) return null;
+  if (m.type === 'error' && !isErrorCode(m.code)) {
+    const said = typeof m.message === 'string' ? m.message.slice(0, 10_000) : 'The companion reported an error.';
+    const code = typeof m.code === 'string' ? m.code.slice(0, 60) : String(m.code);
+    return parseServerMessage(JSON.stringify({ ...m, code: 'internal', message: `${said} (companion error code ${JSON.stringify(code)})` }));
+  }
+  return parseServerMessage(text);
+}
+
 /** Validates the JSON header of a server's binary frame (the plugin's side). */
 export function parseServerBinaryHeader(header: unknown): ServerBinaryMessage {
   if (!isObj(header) || typeof header.type !== 'string') fail('binary frame header', 'a JSON object with a string "type"', header, 'bad_frame');

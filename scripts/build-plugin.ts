@@ -15,6 +15,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { COMPANION_HOST, companionPorts } from './manifest-network.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -30,6 +31,8 @@ export interface BuildOptions {
   outDir?: string;
   typecheck?: boolean;
   minify?: boolean;
+  /** The manifest whose networkAccess the Figma UI is built for (default: the repository's). */
+  manifestPath?: string;
 }
 
 export interface BuildResult {
@@ -48,21 +51,36 @@ export const PHOTOPEA_PAGE = 'photopea.html';
 interface Manifest {
   main: string;
   ui: string;
+  /** Companion ports the manifest lets the Figma UI reach (ws and http on localhost). */
+  companionPorts: number[];
 }
 
-export async function readManifest(): Promise<Manifest> {
-  const file = path.join(ROOT, 'manifest.json');
+/** What the Figma UI is told at build time: where Figma's CSP lets it reach the companion. */
+export interface FigmaNetwork {
+  host: string;
+  ports: number[];
+}
+
+export async function readManifest(file = path.join(ROOT, 'manifest.json')): Promise<Manifest> {
   let data: unknown;
   try {
     data = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
     throw new BuildError(`Cannot read ${file}: ${(err as Error).message}`);
   }
-  const m = data as Partial<Manifest>;
+  const m = data as { main?: unknown; ui?: unknown; networkAccess?: { allowedDomains?: unknown } };
   if (typeof m.main !== 'string' || typeof m.ui !== 'string') {
     throw new BuildError(`${file} must name "main" (the main-thread script) and "ui" (the UI's HTML file).`);
   }
-  return { main: m.main, ui: m.ui };
+  const domains = m.networkAccess?.allowedDomains;
+  const ports = Array.isArray(domains) ? companionPorts(domains.filter((d): d is string => typeof d === 'string')) : [];
+  if (ports.length === 0) {
+    throw new BuildError(
+      `${file} lets the plugin reach no companion port: Figma only lets the UI connect to what networkAccess.allowedDomains lists. ` +
+      `Add "ws://${COMPANION_HOST}:7849" and "http://${COMPANION_HOST}:7849" (or your companion's port).`,
+    );
+  }
+  return { main: m.main, ui: m.ui, companionPorts: ports };
 }
 
 /** Runs tsc on one project; throws BuildError with tsc's own report. */
@@ -95,7 +113,8 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 }
 
 export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResult> {
-  const manifest = await readManifest();
+  const manifest = await readManifest(options.manifestPath);
+  const network: FigmaNetwork = { host: COMPANION_HOST, ports: manifest.companionPorts };
   const codePath = options.outDir ? path.join(options.outDir, path.basename(manifest.main)) : path.join(ROOT, manifest.main);
   const uiPath = options.outDir ? path.join(options.outDir, path.basename(manifest.ui)) : path.join(ROOT, manifest.ui);
   const photopeaPath = path.join(path.dirname(uiPath), PHOTOPEA_PAGE);
@@ -131,6 +150,7 @@ export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResu
       entryPoints: [path.join(ROOT, 'plugin/ui/main.ts')],
       outdir: path.join(ROOT, 'dist', 'ui-tmp'),
       platform: 'browser',
+      define: { __STYLIZE_FIGMA_NETWORK__: JSON.stringify(network) },
       target: ['chrome100', 'safari15'],
       loader: { '.css': 'css' },
     });

@@ -9,9 +9,10 @@ import { test } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { FakeFigma, type FakeNode } from './helpers/fake-figma.ts';
+import { FakeFigma, type ExportView, type FakeNode } from './helpers/fake-figma.ts';
 import { FigmaMainThread } from '../plugin/figma/controller.ts';
-import { ORIGINAL_FILLS_KEY } from '../plugin/figma/place.ts';
+import { ORIGINAL_FILLS_KEY, placeResult } from '../plugin/figma/place.ts';
+import { pngSize } from '../plugin/host/png.ts';
 import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
 import { HostError, type SelectionSnapshot } from '../plugin/host/host.ts';
 import { CHANNEL } from '../plugin/host/messages.ts';
@@ -113,6 +114,18 @@ test('selection changes push thumbnails (real PNGs, at most 96 px)', async () =>
   assert.equal(meta.height, 72);
 });
 
+test('clicking through big frames: thumbnails wait for the selection to rest, so exports do not pile up', async () => {
+  const { figma, host, page } = setup({ thumbnails: true });
+  const frames = Array.from({ length: 12 }, (_, i) => figma.add(page, 'FRAME', `Board ${i}`, { x: i * 2000, width: 1920, height: 1080 }));
+  const last = frames[frames.length - 1];
+  const withThumb = nextSelection(host, (s) => s.layers[0]?.id === last.id && s.layers[0]?.thumbnail !== undefined);
+  for (const f of frames) figma.select(f); // one click after another
+  await withThumb;
+  const exports = frames.reduce((n, f) => n + f.exports.length, 0);
+  assert.equal(exports, 1, `${exports} exports for ${frames.length} clicks`);
+  assert.equal(last.exports.length, 1);
+});
+
 test('exportLayer renders at the output size with absolute bounds, long side constrained', async () => {
   const { figma, host, page } = setup();
   const wide = figma.add(page, 'RECTANGLE', 'Wide', { width: 400, height: 300 });
@@ -189,7 +202,7 @@ test('new-layer mode: an image rectangle just above the source, same box, named 
 test('replace mode: fills become the result, everything else kept, original fills saved; one undo step', async () => {
   const { figma, host, page } = setup();
   const photo = figma.add(page, 'RECTANGLE', 'Photo', { x: 30, y: 40, width: 400, height: 300 });
-  figma.untracked(() => { photo.strokes = [{ type: 'SOLID', color: { r: 1, g: 0, b: 0 } }]; });
+  figma.untracked(() => { photo.setPluginData('mine', 'kept'); });
   const originalFills = photo.fills;
   const original = JSON.stringify(figma.describe());
 
@@ -201,7 +214,7 @@ test('replace mode: fills become the result, everything else kept, original fill
   assert.equal(photo.fills[0].type, 'IMAGE');
   assert.deepEqual(figma.images.get((photo.fills[0] as { imageHash: string }).imageHash), png);
   assert.equal(photo.name, 'Photo');
-  assert.equal(photo.strokes.length, 1);
+  assert.equal(photo.getPluginData('mine'), 'kept');
   assert.deepEqual(photo.absoluteBoundingBox, { x: 30, y: 40, width: 400, height: 300 });
   assert.deepEqual(JSON.parse(photo.getPluginData(ORIGINAL_FILLS_KEY)), originalFills);
   assert.equal(figma.journal.steps.length, 1);
@@ -237,6 +250,80 @@ test('replace falls back to a new layer (with a reason) for frames with children
   assert.deepEqual(tiltedResult.relativeTransform.map((r) => r.slice(0, 2)), [[1, 0], [0, 1]]);
 });
 
+test('replace never shows a stroke, effect or opacity twice: such layers get a new layer, and say why', async () => {
+  const { figma, host, page } = setup();
+  const stroked = figma.add(page, 'RECTANGLE', 'Stroked', { width: 200, height: 100 });
+  const shadowed = figma.add(page, 'ELLIPSE', 'Shadowed', { x: 300, width: 100, height: 100 });
+  const faded = figma.add(page, 'RECTANGLE', 'Faded', { x: 500, width: 100, height: 100 });
+  figma.untracked(() => {
+    stroked.strokes = [{ type: 'SOLID', color: { r: 1, g: 0, b: 0 } }];
+    shadowed.effects = [{ type: 'DROP_SHADOW', color: { r: 0, g: 0, b: 0, a: 0.5 }, offset: { x: 0, y: 4 }, radius: 8, visible: true, blendMode: 'NORMAL' }];
+    faded.opacity = 0.5;
+  });
+  const png = await stylePng(64, 32);
+  const notes: Record<string, RegExp> = { Stroked: /a stroke/, Shadowed: /effects/, Faded: /50% opacity/ };
+  for (const node of [stroked, shadowed, faded]) {
+    const fills = JSON.stringify(node.fills);
+    const out = await host.placeResult({ sourceId: node.id, sourceName: node.name, bounds: node.absoluteBoundingBox, png, mode: 'replace', styleName: 'S' });
+    assert.equal(out.mode, 'new-layer', node.name);
+    assert.match(out.note!, notes[node.name]);
+    assert.match(out.note!, /already shows/);
+    assert.equal(JSON.stringify(node.fills), fills, `${node.name} keeps its fills`);
+  }
+  // The selection list says so before the job runs.
+  const pushed = nextSelection(host, (s) => s.layers.length === 3);
+  figma.select(stroked, shadowed, faded);
+  assert.deepEqual((await pushed).layers.map((l) => l.canReplace), [false, false, false]);
+});
+
+test('FigJam: stickies, shapes with text and connectors only ever get a new layer', async () => {
+  const figma = new FakeFigma({ renderer: photoRenderer, editorType: 'figjam' });
+  const main = new FigmaMainThread(figma.asApi(), { thumbnails: false });
+  main.start('');
+  const page = figma.currentPage;
+  const sticky = figma.add(page, 'STICKY', 'Idea', { width: 240, height: 240 });
+  const shape = figma.add(page, 'SHAPE_WITH_TEXT', 'Box', { x: 300, width: 200, height: 120 });
+  const line = figma.add(page, 'CONNECTOR', 'Arrow', { x: 600, width: 150, height: 40 });
+  assert.equal('strokes' in sticky, false, 'a sticky has no strokes (StickyNode)');
+  assert.equal('fills' in line, false, 'a connector has no fills (ConnectorNode)');
+  const png = await stylePng(64, 64);
+  for (const node of [sticky, shape, line]) {
+    const before = JSON.stringify(node.describe());
+    const out = await placeResult(figma.asApi(), { sourceId: node.id, sourceName: node.name, bounds: node.absoluteBoundingBox, png, mode: 'replace', styleName: 'S' });
+    assert.equal(out.mode, 'new-layer', node.name);
+    assert.match(out.note!, /sticky note|FigJam shape|connector/);
+    assert.equal(JSON.stringify(node.describe()), before, `${node.name} untouched`);
+    const result = (await figma.getNodeByIdAsync(out.nodeId))!;
+    assert.deepEqual(result.absoluteBoundingBox, node.absoluteBoundingBox);
+  }
+  assert.deepEqual(page.children!.map((c) => c.name), ['Idea', 'Idea · S', 'Box', 'Box · S', 'Arrow', 'Arrow · S']);
+});
+
+test('the fake is as strict as Figma: new objects for the same node, render bounds unless useAbsoluteBounds', async () => {
+  const { figma, host, page } = setup();
+  const card = figma.add(page, 'RECTANGLE', 'Card', { x: 10, y: 10, width: 200, height: 100 });
+  figma.untracked(() => {
+    card.strokes = [{ type: 'SOLID', color: { r: 0, g: 0, b: 0 } }];
+    card.strokeAlign = 'OUTSIDE';
+    card.strokeWeight = 4;
+    card.effects = [{ type: 'DROP_SHADOW', color: { r: 0, g: 0, b: 0, a: 0.5 }, offset: { x: 0, y: 6 }, radius: 10, visible: true, blendMode: 'NORMAL' }];
+  });
+  figma.select(card);
+  assert.notEqual(figma.currentPage.selection[0], figma.currentPage.selection[0]);
+  assert.equal(figma.currentPage.selection[0].id, figma.currentPage.selection[0].id);
+  assert.notEqual(await figma.getNodeByIdAsync(card.id), await figma.getNodeByIdAsync(card.id));
+  // Figma's default export is the render bounds (shadow and outside stroke included) ...
+  const shows: ExportView[] = [];
+  figma.renderer = async (node, w, h, v) => { shows.push(v); return photoRenderer(node, w, h); };
+  const wide = await card.exportAsync({ format: 'PNG' });
+  assert.deepEqual(pngSize(wide), { width: 232, height: 132 });
+  // ... the plugin asks for the layer's box, so the result lines up with the layer.
+  const px = await host.exportLayer(card.id, 200);
+  assert.deepEqual([px.pixelWidth, px.pixelHeight], [200, 100]);
+  assert.deepEqual(shows[1].box, { x: 10, y: 10, width: 200, height: 100 });
+  assert.equal(shows[1].strokes.length, 1, 'the export shows the stroke');
+});
+
 test('auto-layout parents, boolean operations and instances: the result stays put and never changes a shape', async () => {
   const { figma, host, page } = setup();
   const stack = figma.add(page, 'FRAME', 'Stack', { x: 10, y: 10, width: 300, height: 300 });
@@ -245,7 +332,7 @@ test('auto-layout parents, boolean operations and instances: the result stays pu
   const png = await stylePng(100, 80);
   const r1 = await host.placeResult({ sourceId: item.id, sourceName: 'Item', bounds: item.absoluteBoundingBox, png, mode: 'new-layer', styleName: 'S' });
   const n1 = (await figma.getNodeByIdAsync(r1.nodeId))!;
-  assert.equal(n1.parent, stack);
+  assert.equal(n1.parent?.id, stack.id);
   assert.equal(n1.layoutPositioning, 'ABSOLUTE');
   assert.deepEqual(n1.absoluteBoundingBox, item.absoluteBoundingBox);
 
@@ -253,8 +340,9 @@ test('auto-layout parents, boolean operations and instances: the result stays pu
   const part = figma.add(union, 'ELLIPSE', 'Part', { x: 400, y: 0, width: 50, height: 50 });
   const r2 = await host.placeResult({ sourceId: part.id, sourceName: 'Part', bounds: part.absoluteBoundingBox, png, mode: 'new-layer', styleName: 'S' });
   const n2 = (await figma.getNodeByIdAsync(r2.nodeId))!;
-  assert.equal(n2.parent, page);
-  assert.equal(page.children!.indexOf(n2), page.children!.indexOf(union) + 1);
+  assert.equal(n2.parent?.id, page.id);
+  const ids = page.children!.map((c) => c.id);
+  assert.equal(ids.indexOf(n2.id), ids.indexOf(union.id) + 1);
   assert.deepEqual(union.children!.map((c) => c.name), ['Part']);
   assert.deepEqual(n2.absoluteBoundingBox, part.absoluteBoundingBox);
 });
@@ -288,7 +376,7 @@ test('batch: several selected layers, each exported and placed as its own result
   assert.equal(new Set(results.map((r) => r.nodeId)).size, 3);
   assert.deepEqual(page.children!.map((c) => c.name), ['Tile 0', 'Tile 0 · Scream', 'Tile 1', 'Tile 1 · Scream', 'Tile 2', 'Tile 2 · Scream']);
   for (const [i, layer] of layers.entries()) {
-    const result = page.children![page.children!.indexOf(layer) + 1];
+    const result = page.children![page.children!.findIndex((c) => c.id === layer.id) + 1];
     assert.deepEqual(result.absoluteBoundingBox, layer.absoluteBoundingBox, `tile ${i}`);
   }
   assert.equal(figma.journal.steps.length, 3);

@@ -5,6 +5,7 @@ import { effectiveOutputSize, styleDisplayName, wireSettings } from '../plugin/u
 import { CompanionError } from '../plugin/ui/companion-client.ts';
 import { explainError, formatDuration } from '../plugin/ui/format.ts';
 import { chartPaths } from '../plugin/ui/loss-chart.ts';
+import { ObjectUrls } from '../plugin/ui/object-urls.ts';
 import { HostError } from '../plugin/host/host.ts';
 import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
 import type { CapabilitiesMessage } from '../protocol/messages.ts';
@@ -50,4 +51,18 @@ test('errors in a designer\'s words, with the technical detail kept', () => {
   assert.equal(formatDuration(59_400), '59 s');
   assert.equal(formatDuration(125_000), '2 min 05 s');
   assert.equal(formatDuration(3_720_000), '1 h 02 min');
+});
+
+test('blob: URLs live only while their picture is shown', async () => {
+  const { resolveObjectURL } = await import('node:buffer');
+  const urls = new ObjectUrls();
+  const a = new Uint8Array([1]), b = new Uint8Array([2]), c = new Uint8Array([3]);
+  const [ua, ub, uc] = [urls.for(a), urls.for(b), urls.for(c)];
+  assert.equal(urls.for(a), ua, 'one URL per picture while kept');
+  urls.keepOnly([b, undefined]);
+  assert.equal(resolveObjectURL(ua), undefined, 'a hidden picture is revoked');
+  assert.equal(resolveObjectURL(uc), undefined);
+  assert.ok(resolveObjectURL(ub), 'a shown picture stays');
+  assert.equal(urls.size, 1);
+  assert.notEqual(urls.for(a), ua, 'shown again: a new URL');
 });

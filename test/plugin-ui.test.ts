@@ -1,7 +1,10 @@
 /**
  * The plugin end to end in headless Chromium: the built plugin (dist: code.js + ui.html) inside a
  * host page that plays Figma (test/helpers/plugin-host-page.ts: fake `figma`, the UI in a sandboxed
- * iframe with origin "null"), connected to the real companion with real weights. Covers pairing
+ * iframe with origin "null" under the Content-Security-Policy Figma builds from manifest.json's
+ * allowedDomains; any violation fails), connected to the real companion with real weights. The
+ * companion runs on a free port, so the plugin is built from a copy of manifest.json that lists
+ * that port instead of 7849 (everything else as in the real manifest, and Figma's rules pass). Covers pairing
  * with the token, the style library, Stylize with live progress / previews / loss chart, the result
  * placed as a layer, cancel, a style taken from another layer with a batch of two, an error in a
  * designer's words, the companion stopped and restarted, and closing the plugin cancelling its job.
@@ -10,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import http from 'node:http';
-import { mkdir, mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +22,8 @@ import sharp from 'sharp';
 import type { FrameLocator, Page } from 'playwright-core';
 import { buildPlugin } from '../scripts/build-plugin.ts';
 import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
+import { DEFAULT_PORT } from '../protocol/messages.ts';
+import { checkFigmaManifest, figmaCsp } from './helpers/figma-manifest-rules.ts';
 import { launchBrowser, until, type LaunchedBrowser } from './helpers/browser.ts';
 import { Companion, SHARED } from './helpers/plugin-companion.ts';
 
@@ -32,6 +37,8 @@ let base: string;
 let buildDir: string;
 let page: Page;
 let ui: FrameLocator;
+let csp: string;
+const REPO_MANIFEST = path.join(here, '..', 'manifest.json');
 const files = new Map<string, { type: string; body: Buffer | string }>();
 
 const LAYERS = [
@@ -52,8 +59,24 @@ async function setNumber(id: string, value: number): Promise<void> {
   await input.press('Tab'); // blur fires "change"
 }
 
+async function violations(p: Page): Promise<unknown[]> {
+  return p.evaluate(() => (globalThis as any).host.violations());
+}
+
+/** A second plugin window (its own page) with the given stored port and window policy. */
+async function openPlugin(port: number, policy: string): Promise<{ page: Page; ui: FrameLocator }> {
+  const p = await browser.context.newPage();
+  await p.goto(base + '/');
+  await p.evaluate((opts) => (globalThis as any).host.startPlugin(opts), { storage: { [SETTINGS_KEY]: { port, token: companion.token } }, layers: LAYERS.slice(0, 1), csp: policy });
+  return { page: p, ui: p.frameLocator('#plugin-ui') };
+}
+
 async function openSettings(): Promise<void> {
-  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
+  await openSettingsIn(ui);
+}
+
+async function openSettingsIn(frame: FrameLocator): Promise<void> {
+  if (!(await frame.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await frame.locator('#settings summary').click();
 }
 
 async function clearFinished(): Promise<void> {
@@ -64,7 +87,13 @@ async function clearFinished(): Promise<void> {
 before(async () => {
   companion = await Companion.create({ styles: { 'Starry Night': 'starry_night.jpg', Scream: 'the_scream.jpg' } });
   buildDir = await mkdtemp(path.join(os.tmpdir(), 'stylize-plugin-build-'));
-  const built = await buildPlugin({ outDir: buildDir, typecheck: false });
+  const manifest = JSON.parse(await readFile(REPO_MANIFEST, 'utf8'));
+  manifest.networkAccess.allowedDomains = manifest.networkAccess.allowedDomains.map((d: string) => d.replace(`:${DEFAULT_PORT}`, `:${companion.port}`));
+  assert.deepEqual(checkFigmaManifest(manifest), [], 'the test manifest passes Figma\'s rules');
+  const manifestPath = path.join(buildDir, 'manifest.json');
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  csp = figmaCsp(manifest.networkAccess.allowedDomains)!;
+  const built = await buildPlugin({ outDir: buildDir, typecheck: false, manifestPath });
   files.set('/code.js', { type: 'text/javascript', body: await readFile(built.codePath) });
   files.set('/ui.html', { type: 'text/html', body: await readFile(built.uiPath) });
   const harness = await esbuild.build({
@@ -88,7 +117,7 @@ before(async () => {
   page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
   await page.goto(base + '/');
   // First use: the port is known (as if set earlier), the token is not.
-  await page.evaluate((opts) => (globalThis as any).host.startPlugin(opts), { storage: { [SETTINGS_KEY]: { port: companion.port } }, layers: LAYERS });
+  await page.evaluate((opts) => (globalThis as any).host.startPlugin(opts), { storage: { [SETTINGS_KEY]: { port: companion.port } }, layers: LAYERS, csp });
   ui = page.frameLocator('#plugin-ui');
 });
 
@@ -111,8 +140,13 @@ test('first use: token entry, then connected with the backend name; the UI runs 
   assert.ok(health.backend, 'the companion reports its backend');
   assert.equal(await ui.locator('#conn-text').innerText().then((t) => t.split('\n')[0].trim()), `Connected · ${health.backend}`);
   assert.equal(await ui.locator('#token-panel').isHidden(), true);
-  const origin = await page.frames().find((f) => f !== page.mainFrame())!.evaluate(() => location.origin);
-  assert.equal(origin, 'null');
+  const frame = page.frames().find((f) => f !== page.mainFrame())!;
+  assert.equal(await frame.evaluate(() => location.origin), 'null');
+  assert.equal(await frame.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content')), csp);
+  assert.equal(await frame.evaluate(() => `${location.protocol}`), 'about:');
+  // The port setting offers only what the manifest allows.
+  assert.deepEqual(await ui.locator('#set-port option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)), [String(companion.port)]);
+  assert.deepEqual(await violations(page), [], 'connected under Figma\'s policy');
   // The token and port were saved through the host into figma.clientStorage.
   await until('settings saved', async () => ((await page.evaluate((k) => (globalThis as any).host.storage(k), SETTINGS_KEY)) as { token?: string })?.token === companion.token);
 });
@@ -243,6 +277,44 @@ test('a style from an image file: Stylize with it, then add it to the companion\
   await ui.locator('#save-style').click();
   await ui.locator('#tab-btn-library').click();
   await ui.locator('.style-card[data-style="pattern"]').waitFor({ timeout: 10_000 });
+});
+
+test('the whole session ran under Figma\'s policy: previews (blob:), thumbnails and the companion, no violation', async () => {
+  assert.deepEqual(await violations(page), []);
+});
+
+test('a stored port the manifest does not allow: explained as Figma\'s policy, never "not running"', async () => {
+  const other = await openPlugin(companion.port + 1, csp);
+  try {
+    await other.ui.locator('#conn[data-status="offline"]').waitFor({ timeout: 20_000 });
+    const reason = await other.ui.locator('#offline-reason').innerText();
+    assert.match(reason, new RegExp(`does not let this plugin reach port ${companion.port + 1}: its manifest.json allows port ${companion.port} on localhost`));
+    assert.doesNotMatch(reason, /not running/);
+    assert.match(await other.ui.locator('#offline-advice').innerText(), /allowedDomains in manifest\.json/);
+    await openSettingsIn(other.ui);
+    const options = await other.ui.locator('#set-port option').evaluateAll((os) => os.map((o) => o.textContent));
+    assert.deepEqual(options, [String(companion.port), `${companion.port + 1} (not in manifest.json)`]);
+    assert.deepEqual(await violations(other.page), [], 'it did not even try');
+  } finally {
+    await other.page.close();
+  }
+});
+
+test('a connection the window\'s policy refuses (an older manifest in Figma): the designer is told why', async () => {
+  // Figma built the window's policy from a manifest listing 7849 only; this UI was built for the test port.
+  const old = figmaCsp([`ws://localhost:${DEFAULT_PORT}`, `http://localhost:${DEFAULT_PORT}`])!;
+  const other = await openPlugin(companion.port, old);
+  try {
+    await other.ui.locator('#offline-reason', { hasText: /content security policy/ }).waitFor({ timeout: 20_000 });
+    const reason = await other.ui.locator('#offline-reason').innerText();
+    assert.match(reason, new RegExp(`content security policy blocked the connection to localhost:${companion.port}: the manifest.json Figma imported does not list it`));
+    assert.match(await other.ui.locator('#offline-advice').innerText(), /import the plugin again/);
+    assert.doesNotMatch(reason, /not running/);
+    const seen = await violations(other.page) as { blockedURI: string }[];
+    assert.ok(seen.some((v) => v.blockedURI.startsWith(`ws://localhost:${companion.port}`)), JSON.stringify(seen));
+  } finally {
+    await other.page.close();
+  }
 });
 
 test('closing the plugin cancels its running job', async () => {

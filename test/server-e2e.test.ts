@@ -68,6 +68,20 @@ test('GET /health answers JSON on the same port; foreign origins and hosts are r
   assert.equal((await fetch(`${d.httpUrl}/nope`)).status, 404);
 });
 
+test('by default it listens on 127.0.0.1 and ::1, so "localhost" reaches it whichever way it resolves', async () => {
+  for (const address of ['127.0.0.1', '::1']) {
+    const status = await new Promise<number>((resolve, reject) => {
+      const s = net.connect(d.port, address, () => s.write(`GET /health HTTP/1.1\r\nHost: localhost:${d.port}\r\nOrigin: null\r\nConnection: close\r\n\r\n`));
+      let text = '';
+      s.on('data', (b) => { text += b; });
+      s.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])));
+      s.on('error', reject);
+    });
+    assert.equal(status, 200, address);
+  }
+  assert.match(d.output(), new RegExp(`Address\\s+ws://localhost:${d.port}`));
+});
+
 test('the pairing token was generated on first start into a 0600 file and printed', () => {
   assert.equal(statSync(d.tokenFile).mode & 0o777, 0o600);
   assert.match(d.token, /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
@@ -276,7 +290,7 @@ test('doctor recognizes the companion running on its port', async () => {
     cwd: ROOT, env: { ...process.env, HOME: d.home, XDG_CONFIG_HOME: `${d.home}/.config` }, encoding: 'utf8', timeout: 60_000,
   });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, new RegExp(`ok\\s+a Stylize companion \\S+ is already running on 127\\.0\\.0\\.1:${d.port}`));
+  assert.match(r.stdout, new RegExp(`ok\\s+a Stylize companion \\S+ is already running on localhost:${d.port}`));
   assert.match(r.stdout, /ok\s+token file .* \(mode 600\)/);
 });
 

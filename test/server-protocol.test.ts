@@ -13,6 +13,7 @@ import {
 } from '../protocol/index.ts';
 import { parseServeArgs, UsageError } from '../companion/server/options.ts';
 import { AccessPolicy, normalizeOrigin } from '../companion/server/origin.ts';
+import { listenAddresses } from '../companion/server/daemon.ts';
 import { generateToken, inspectTokenFile, loadOrCreateToken, tokenMatches } from '../companion/server/token.ts';
 import { configDir } from '../companion/server/paths.ts';
 import { JobQueue } from '../companion/server/queue.ts';
@@ -146,7 +147,7 @@ test('options: flags over env over config file, with clear errors', () => {
     assert.equal(configDir(env), path.join(home, 'cfg', 'stylize'));
     const d = parseServeArgs([], env).options;
     assert.equal(d.port, 7849);
-    assert.equal(d.host, '127.0.0.1');
+    assert.equal(d.host, 'localhost', 'both loopback addresses by default');
     assert.equal(d.tokenFile, path.join(home, 'cfg', 'stylize', 'token'));
     assert.equal(d.styleLibrary, path.join(home, 'cfg', 'stylize', 'styles'));
     assert.equal(parseServeArgs([], { ...env, STYLIZE_PORT: '9000' }).options.port, 9000);
@@ -188,6 +189,10 @@ test('origin and host policy', () => {
   assert.ok(!p.checkOrigin('http://127.0.0.1:9999').ok);
   assert.ok(p.checkHost('127.0.0.1:7849').ok);
   assert.ok(p.checkHost('localhost:7849').ok);
+  assert.ok(p.checkHost('[::1]:7849').ok, 'localhost resolved to ::1');
+  assert.ok(p.checkOrigin('http://localhost:7849').ok && p.checkOrigin('http://[::1]:7849').ok);
+  assert.deepEqual(listenAddresses('localhost'), ['127.0.0.1', '::1']);
+  assert.deepEqual(listenAddresses('127.0.0.1'), ['127.0.0.1']);
   assert.ok(!p.checkHost('evil.example:7849').ok, 'DNS rebinding');
   assert.ok(new AccessPolicy({ host: '0.0.0.0', port: 1, allowOrigins: [], loopback: false }).checkHost('box.lan:1').ok);
 });

@@ -4,7 +4,7 @@
  * can send. Knows sockets and jobs; the engine knows tensors and images.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -82,6 +82,8 @@ export class Daemon {
   readonly engine: EngineHost;
   readonly library: StyleLibrary;
   private readonly server: http.Server;
+  /** Further loopback addresses (::1 beside 127.0.0.1) handing their connections to `server`. */
+  private readonly extraListeners: net.Server[] = [];
   private readonly wss: WebSocketServer;
   private readonly policy: AccessPolicy;
   private readonly queue = new JobQueue<Job>();
@@ -222,12 +224,17 @@ export class Daemon {
           reject(new DaemonStartError('listen', `Cannot listen on ${where}: ${err.message}`));
         }
       };
+      const [first, ...more] = listenAddresses(this.opts.host);
       this.server.once('error', onError);
-      this.server.listen(this.opts.port, this.opts.host, () => {
+      this.server.listen(this.opts.port, first, () => {
         this.server.off('error', onError);
         this.server.on('error', (err) => this.log.error(`server: ${err.message}`));
-        this.policy.setPort((this.server.address() as AddressInfo).port);
-        resolve();
+        const port = (this.server.address() as AddressInfo).port;
+        this.policy.setPort(port);
+        this.listenAlso(more, port).then(resolve, (err: NodeJS.ErrnoException) => {
+          this.server.close();
+          onError(err);
+        });
       });
     });
   }
@@ -235,6 +242,34 @@ export class Daemon {
   /** Connections are taken when ready, and while preparing (to pair and show progress). */
   private get accepting(): boolean {
     return this.state === 'ready' || this.state === 'preparing';
+  }
+
+  /** The same port on each further address; an address this machine lacks (no IPv6) is skipped. */
+  private async listenAlso(addresses: string[], port: number): Promise<void> {
+    for (const address of addresses) {
+      const extra = net.createServer((socket) => this.server.emit('connection', socket));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          extra.once('error', reject);
+          extra.listen(port, address, () => { extra.off('error', reject); resolve(); });
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT' || code === 'EINVAL') {
+          this.log.warn(`not listening on ${address} (${code}); localhost reaches the companion on the other loopback address`);
+          continue;
+        }
+        await this.closeExtraListeners();
+        throw err;
+      }
+      extra.on('error', (e) => this.log.error(`server (${address}): ${e.message}`));
+      this.extraListeners.push(extra);
+    }
+  }
+
+  private async closeExtraListeners(): Promise<void> {
+    const all = this.extraListeners.splice(0);
+    await Promise.all(all.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
   }
 
   get port(): number {
@@ -791,11 +826,13 @@ export class Daemon {
   }
 
   private closeServer(): Promise<void> {
-    return new Promise((resolve) => {
+    const extra = this.closeExtraListeners();
+    const main = new Promise<void>((resolve) => {
       this.wss.close();
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    return Promise.all([main, extra]).then(() => undefined);
   }
 }
 
@@ -822,6 +859,14 @@ function mb(bytes: number): string {
 
 function delay(ms: number): Promise<void> {
   return new Promise((res) => setTimeout(res, ms));
+}
+
+/**
+ * The addresses behind --host. "localhost" (the default) is both loopback addresses: browsers may
+ * resolve the name to either, and the Figma plugin may only use the name (its CSP lists host names).
+ */
+export function listenAddresses(host: string): string[] {
+  return host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host];
 }
 
 export function hostForUrl(host: string): string {

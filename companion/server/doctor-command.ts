@@ -62,7 +62,7 @@ export async function runDoctor(argv: string[], out: NodeJS.WritableStream = pro
   await checkCodec(report);
   await checkService(opts, report);
   if (!isLoopbackHost(opts.host)) {
-    report({ level: 'warn', what: `--host ${opts.host} exposes the companion beyond this machine`, fix: 'use the default 127.0.0.1 unless you mean to serve other machines (the token is then your only protection)' });
+    report({ level: 'warn', what: `--host ${opts.host} exposes the companion beyond this machine`, fix: 'use the default (localhost) unless you mean to serve other machines (the token is then your only protection)' });
   }
   if (opts.allowOrigins.length) report({ level: 'info', what: `browser origins allowed besides Figma's: ${opts.allowOrigins.join(', ')}` });
   return summary(findings, out);

@@ -83,7 +83,7 @@ interface RawOptions {
 
 export const SPECS: Spec[] = [
   { key: 'port', flag: '--port', kind: 'int', min: 0, max: 65535, env: 'STYLIZE_PORT', arg: 'N', help: `TCP port for WebSocket and HTTP (default ${DEFAULT_PORT}; 0 = any free port)` },
-  { key: 'host', flag: '--host', kind: 'string', env: 'STYLIZE_HOST', arg: 'ADDR', help: 'address to listen on (default 127.0.0.1; anything else exposes the companion to the network)' },
+  { key: 'host', flag: '--host', kind: 'string', env: 'STYLIZE_HOST', arg: 'ADDR', help: 'address to listen on (default localhost: both 127.0.0.1 and ::1; anything but loopback exposes the companion to the network)' },
   { key: 'backend', flag: '--backend', kind: 'string', arg: 'NAME', help: `compute backend: ${backendNames().join(', ')} (default auto)` },
   { key: 'weights', flag: '--weights', kind: 'string', arg: 'DIR', help: 'VGG-19 weights folder (default: STYLIZE_WEIGHTS, then the download cache)' },
   { key: 'tokenFile', flag: '--token-file', kind: 'string', arg: 'FILE', help: 'pairing token file (default ~/.config/stylize/token, created with mode 0600)' },
@@ -106,7 +106,7 @@ export const SPECS: Spec[] = [
 
 function defaults(env: NodeJS.ProcessEnv): RawOptions {
   return {
-    host: '127.0.0.1',
+    host: 'localhost',
     port: DEFAULT_PORT,
     backend: 'auto',
     tokenFile: defaultTokenFile(env),

@@ -77,8 +77,8 @@ export class AccessPolicy {
     if (allowed.includes(host)) return { ok: true };
     return {
       ok: false,
-      reason: `Host ${JSON.stringify(hostHeader.slice(0, 200))} is not this companion (it answers on 127.0.0.1:${this.port} and localhost:${this.port} only); ` +
-        'this blocks DNS-rebinding pages. Connect to ws://127.0.0.1:' + this.port + '.',
+      reason: `Host ${JSON.stringify(hostHeader.slice(0, 200))} is not this companion (it answers to localhost:${this.port}, 127.0.0.1:${this.port} and [::1]:${this.port} only); ` +
+        'this blocks DNS-rebinding pages. Connect to ws://localhost:' + this.port + '.',
     };
   }
 }

@@ -19,6 +19,11 @@ export interface MainThreadOptions {
   thumbnails?: boolean;
   /** At most this many thumbnails per selection (a huge selection would stall the editor). */
   maxThumbnails?: number;
+  /**
+   * Thumbnails wait for the selection to rest this long (ms): clicking through big frames would
+   * otherwise queue an export per click, each of which blocks the editor.
+   */
+  thumbnailDelayMs?: number;
 }
 
 function requireString(value: unknown, what: string): string {
@@ -46,10 +51,11 @@ export class FigmaMainThread {
   private readonly options: Required<MainThreadOptions>;
   private seq = 0;
   private uiReady = false;
+  private thumbnailTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(figma: FigmaApi, options: MainThreadOptions = {}) {
     this.figma = figma;
-    this.options = { width: 360, height: 640, thumbnails: true, maxThumbnails: 24, ...options };
+    this.options = { width: 360, height: 640, thumbnails: true, maxThumbnails: 24, thumbnailDelayMs: 300, ...options };
   }
 
   /** Opens the UI and starts listening. `html` is Figma's `__html__` (the bundled ui.html). */
@@ -75,7 +81,13 @@ export class FigmaMainThread {
     this.seq++;
     if (!this.uiReady) return;
     this.post({ channel: CHANNEL, kind: 'selection', selection: this.snapshot() });
-    if (this.options.thumbnails) void this.sendThumbnails(this.seq);
+    if (!this.options.thumbnails) return;
+    if (this.thumbnailTimer !== null) clearTimeout(this.thumbnailTimer);
+    const seq = this.seq;
+    this.thumbnailTimer = setTimeout(() => {
+      this.thumbnailTimer = null;
+      void this.sendThumbnails(seq);
+    }, this.options.thumbnailDelayMs);
   }
 
   /** Renders previews one by one, then sends the selection again with them (unless it changed meanwhile). */

@@ -43,7 +43,8 @@ export function insertionPoint(source: SceneNode): { parent: ParentNode; index: 
     parent = parent.parent;
   }
   if (!isParent(parent)) return null;
-  const index = parent.children.indexOf(above as SceneNode);
+  // By id: Figma hands out a new object for the same node on each read, so === never matches.
+  const index = parent.children.findIndex((child) => child.id === above.id);
   return { parent, index: index < 0 ? parent.children.length : index + 1 };
 }
 

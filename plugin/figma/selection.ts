@@ -35,11 +35,36 @@ export function layerProblem(node: SceneNode): string | undefined {
   return undefined;
 }
 
+/** FigJam objects that draw their own colour, text or line: a picture fill would not show as stylized. */
+const FIGJAM_OWN_LOOK: Partial<Record<SceneNode['type'], string>> = {
+  STICKY: 'A sticky note keeps its own colour and text',
+  SHAPE_WITH_TEXT: 'A FigJam shape keeps its own colour and text',
+  CONNECTOR: 'A connector is a line with no fill of its own',
+};
+
+/** The layer's own strokes, effects or opacity, which its export already shows (empty when none). */
+function ownAppearance(node: SceneNode): string[] {
+  const visible = (list: unknown) => Array.isArray(list) && list.some((x: { visible?: boolean }) => x.visible !== false);
+  const found: string[] = [];
+  if ('strokes' in node && visible(node.strokes) && !('strokeWeight' in node && node.strokeWeight === 0)) found.push('a stroke');
+  if ('effects' in node && visible(node.effects)) found.push('effects (such as a shadow or blur)');
+  if ('opacity' in node && typeof node.opacity === 'number' && node.opacity < 1) found.push(`${Math.round(node.opacity * 100)}% opacity`);
+  return found;
+}
+
 /** Whether "replace" can put the result into the layer's own fills; otherwise why not. */
 export function replaceability(node: SceneNode): { canReplace: boolean; replaceNote?: string } {
   const fallback = ' The result will be added as a new layer above it instead.';
+  const figjam = FIGJAM_OWN_LOOK[node.type];
+  if (figjam) return { canReplace: false, replaceNote: `${figjam}.${fallback}` };
   if (!('fills' in node)) return { canReplace: false, replaceNote: `A ${node.type.toLowerCase()} has no fill of its own.${fallback}` };
   if (node.type === 'TEXT') return { canReplace: false, replaceNote: `Filling text with the picture would not show the stylized text.${fallback}` };
+  const own = ownAppearance(node);
+  if (own.length) {
+    // The export the job started from already shows them; in the fill they would apply twice.
+    const list = own.length > 1 ? `${own.slice(0, -1).join(', ')} and ${own[own.length - 1]}` : own[0];
+    return { canReplace: false, replaceNote: `“${node.name}” has ${list}, which the stylized picture already shows; in its fill they would show twice.${fallback}` };
+  }
   if (hasChildren(node)) return { canReplace: false, replaceNote: `“${node.name}” contains other layers, which would cover the picture.${fallback}` };
   const t = absoluteTransform(node);
   if (t && !isUprightTransform(t)) return { canReplace: false, replaceNote: `“${node.name}” is rotated or flipped, so its fill would turn the picture again.${fallback}` };

@@ -11,6 +11,7 @@ import { BatchRunner, effectiveOutputSize, wireSettings, type JobView, type Styl
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
 import { drawLossChart } from './loss-chart.ts';
+import { ObjectUrls } from './object-urls.ts';
 
 type StyleTab = 'library' | 'file' | 'layer';
 
@@ -22,6 +23,8 @@ const MAX_STYLE_FILE_BYTES = 32 * 1024 * 1024;
 export interface AppOptions {
   /** Makes the companion client (tests inject one); default: a real one on 127.0.0.1. */
   createClient?: (settings: PluginSettings) => CompanionClient;
+  /** Where the window's policy lets it reach the companion (Figma: from manifest.json); default any port on 127.0.0.1. */
+  network?: { host: string; ports: readonly number[] };
 }
 
 export class App {
@@ -36,14 +39,14 @@ export class App {
   private selection: SelectionSnapshot = { seq: -1, layers: [] };
   private library: StyleInfo[] = [];
   private libraryError = '';
-  private readonly libraryThumbs = new Map<string, string>();
+  private readonly libraryThumbs = new Map<string, Uint8Array>();
   private tab: StyleTab = 'library';
   private fileStyle: { name: string; bytes: Uint8Array; url: string } | null = null;
   private layerStyleId: string | null = null;
   private showTokenEntry = false;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTicker: ReturnType<typeof setInterval> | null = null;
-  private readonly urls = new WeakMap<Uint8Array, string>();
+  private readonly urls = new ObjectUrls();
   private readonly jobCards = new Map<number, HTMLElement>();
   private chartFrame = 0;
   private readonly dirtyCharts = new Set<number>();
@@ -67,12 +70,16 @@ export class App {
   }
 
   private urlFor(png: Uint8Array): string {
-    let url = this.urls.get(png);
-    if (!url) {
-      url = URL.createObjectURL(new Blob([png as unknown as BlobPart], { type: 'image/png' }));
-      this.urls.set(png, url);
-    }
-    return url;
+    return this.urls.for(png);
+  }
+
+  /** Frees the blob: URLs of pictures no longer on screen (called after each render). */
+  private releaseHiddenPictures(): void {
+    this.urls.keepOnly([
+      ...this.libraryThumbs.values(),
+      ...this.selection.layers.map((l) => l.thumbnail),
+      ...this.lastJobs.flatMap((j) => j.previews.map((p) => p.png)),
+    ]);
   }
 
   async start(): Promise<void> {
@@ -82,11 +89,16 @@ export class App {
       this.showGeneralError(`Could not load your settings; using the defaults. ${explainError(err).title}`);
     }
     this.client = this.options.createClient?.(this.settings)
-      ?? new CompanionClient({ port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin` });
+      ?? new CompanionClient({
+        port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin`,
+        ...(this.options.network && { host: this.options.network.host, allowedPorts: this.options.network.ports }),
+      });
+    // Figma's CSP refuses what manifest.json does not list; the browser says so only through this event.
+    this.doc.addEventListener('securitypolicyviolation', (e) => this.client.blockedByPolicy(e.blockedURI));
     this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
     this.client.onStateChange((state) => this.onConnection(state));
     this.client.onThumbnail((name, png) => {
-      this.libraryThumbs.set(name.toLowerCase(), this.urlFor(png));
+      this.libraryThumbs.set(name.toLowerCase(), png);
       this.renderLibrary();
     });
     this.client.onError((err) => this.showGeneralError(explainError(err).title, explainError(err).detail));
@@ -186,6 +198,8 @@ export class App {
     try {
       this.library = await this.client.listStyles(true);
       this.libraryError = '';
+      const names = new Set(this.library.map((st) => st.name.toLowerCase()));
+      for (const name of [...this.libraryThumbs.keys()]) if (!names.has(name)) this.libraryThumbs.delete(name);
     } catch (err) {
       this.library = [];
       this.libraryError = explainError(err).title;
@@ -372,7 +386,8 @@ export class App {
       const credit = [style.artist, style.year].filter(Boolean).join(', ');
       card.title = `${style.title ?? style.name}${credit ? ` (${credit})` : ''} · ${formatSize(style.width, style.height)}`;
       card.setAttribute('aria-selected', String(style.name === this.settings.lastStyleId));
-      const url = this.libraryThumbs.get(style.name.toLowerCase());
+      const thumb = this.libraryThumbs.get(style.name.toLowerCase());
+      const url = thumb && this.urlFor(thumb);
       const img = this.doc.createElement(url ? 'img' : 'div');
       if (img instanceof HTMLImageElement && url) { img.src = url; img.alt = ''; } else img.className = 'ph';
       const label = this.doc.createElement('span');
@@ -444,6 +459,7 @@ export class App {
       return li;
     }));
     this.renderAction();
+    this.releaseHiddenPictures();
   }
 
   // ---- Settings --------------------------------------------------------------------------------
@@ -456,7 +472,7 @@ export class App {
     this.el<HTMLSelectElement>('set-optimizer').value = s.optimizer;
     this.el<HTMLSelectElement>('set-style-scale').value = String(s.styleScale);
     this.el<HTMLInputElement>('set-preserve-colors').checked = s.preserveColors;
-    this.el<HTMLInputElement>('set-port').value = String(s.port);
+    this.renderPortChoices();
     for (const radio of Array.from(this.doc.querySelectorAll<HTMLInputElement>('input[name="mode"]'))) radio.checked = radio.value === s.outputMode;
     const caps = this.client?.capabilities ?? null;
     const max = Math.min(MAX_IMAGE_SIDE, caps?.settings.bounds.size?.max ?? MAX_IMAGE_SIDE);
@@ -469,6 +485,21 @@ export class App {
       return o;
     }));
     select.value = String(s.outputSize);
+  }
+
+  /** Only the ports the window may reach (Figma: those manifest.json lists), and the current one. */
+  private renderPortChoices(): void {
+    const port = this.settings.port;
+    const allowed = this.options.network?.ports;
+    const choices = [...new Set([...(allowed ?? []), port])].sort((a, b) => a - b);
+    const select = this.el<HTMLSelectElement>('set-port');
+    select.replaceChildren(...choices.map((p) => {
+      const o = this.doc.createElement('option');
+      o.value = String(p);
+      o.textContent = allowed && !allowed.includes(p) ? `${p} (not in manifest.json)` : String(p);
+      return o;
+    }));
+    select.value = String(port);
   }
 
   // ---- Stylize ---------------------------------------------------------------------------------
@@ -647,6 +678,7 @@ export class App {
     for (const id of [...this.jobCards.keys()]) if (!jobs.some((j) => j.id === id)) this.jobCards.delete(id);
     this.scheduleCharts();
     this.renderAction();
+    this.releaseHiddenPictures();
   }
 
   /** Charts redraw at most once per frame, however fast progress arrives. */

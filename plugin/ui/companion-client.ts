@@ -5,10 +5,10 @@
  * only); the WebSocket and fetch constructors can be injected.
  */
 import type { ErrorCode } from '../../protocol/errors.ts';
-import { CLOSE_CODES } from '../../protocol/errors.ts';
+import { CLOSE_CODES, ProtocolError } from '../../protocol/errors.ts';
 import { decodeServerFrame, encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
 import {
-  PROTOCOL_VERSION, parseServerMessage,
+  PROTOCOL_VERSION, readServerMessage,
   type CapabilitiesMessage, type DoneMessage, type EstimateMessage, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
 } from '../../protocol/messages.ts';
 
@@ -80,8 +80,13 @@ export interface BackoffOptions {
 export interface CompanionClientOptions {
   port: number;
   token: string;
-  /** Default 127.0.0.1 (the companion listens on loopback). */
+  /** Default 127.0.0.1 (the companion listens on loopback); the Figma UI uses localhost (its CSP names hosts). */
   host?: string;
+  /**
+   * The only ports the window's content security policy lets it reach (Figma: what manifest.json
+   * lists); null when any port is reachable.
+   */
+  allowedPorts?: readonly number[] | null;
   /** Shown in the companion's log. */
   clientName?: string;
   WebSocket?: typeof WebSocket;
@@ -117,12 +122,17 @@ export class CompanionClient {
   private lastError: { code: ErrorCode; message: string } | null = null;
   private shutdownNote: string | null = null;
   private wasConnected = false;
+  /** The window's policy refused this attempt's connection (a securitypolicyviolation was seen). */
+  private policyBlocked: string | null = null;
   private refCounter = 0;
+  /** Cancels sent and not yet answered (by `cancelled` or unknown_job), in sending order. */
+  private cancelsAwaitingAnswer: JobRecord[] = [];
 
   constructor(options: CompanionClientOptions) {
     const g = globalThis as unknown as { WebSocket: typeof WebSocket; fetch: typeof fetch };
     this.opts = {
       host: '127.0.0.1',
+      allowedPorts: null,
       clientName: 'stylize-plugin',
       WebSocket: g.WebSocket,
       fetch: g.fetch?.bind(globalThis),
@@ -214,9 +224,17 @@ export class CompanionClient {
       this.setState({ status: 'needs-token', reason: 'Paste the pairing token the companion printed when it started.' });
       return;
     }
+    const allowed = this.opts.allowedPorts;
+    if (allowed && !allowed.includes(this.opts.port)) {
+      // Trying would only be refused by the window's policy; say so instead of "not running".
+      const { reason, advice } = this.policyWords(`port ${this.opts.port}`);
+      this.setState({ status: 'offline', reason, advice, retryAt: null });
+      return;
+    }
     this.attempt++;
     this.lastError = null;
     this.shutdownNote = null;
+    this.policyBlocked = null;
     this.setState({ status: 'connecting', attempt: this.attempt });
     let ws: WebSocket;
     try {
@@ -234,10 +252,18 @@ export class CompanionClient {
     ws.onmessage = (event: MessageEvent) => {
       if (this.ws !== ws) return;
       try {
-        if (typeof event.data === 'string') this.handleText(parseServerMessage(event.data));
-        else this.handleBinary(new Uint8Array(event.data as ArrayBuffer));
+        if (typeof event.data === 'string') {
+          const msg = readServerMessage(event.data);
+          if (msg) this.handleText(msg); // null: a newer companion's message type, not for us
+        } else this.handleBinary(new Uint8Array(event.data as ArrayBuffer));
       } catch (err) {
-        this.emitError(new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${(err as Error).message}`));
+        // A binary frame of a type this version does not know: ignored, like unknown text types.
+        if (err instanceof ProtocolError && err.code === 'unknown_type') return;
+        const bad = new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${(err as Error).message}`);
+        // A garbled message about a job still ends that job, so it cannot wait forever.
+        const job = typeof event.data === 'string' ? this.jobNamedIn(event.data) : undefined;
+        if (job) this.settle(job, bad);
+        else this.emitError(bad);
       }
     };
     ws.onclose = (event: CloseEvent) => {
@@ -245,7 +271,15 @@ export class CompanionClient {
       this.ws = null;
       void this.onClosed(event.code, event.reason);
     };
-    ws.onerror = () => { /* onclose follows with the details we can get */ };
+    ws.onerror = () => {
+      // Normally onclose follows with the details we can get. A connection the window's CSP
+      // blocks gets no close event in Chromium, only this error: treat it as closed if none comes.
+      setTimeout(() => {
+        if (this.ws !== ws || ws.readyState !== 3) return;
+        this.ws = null;
+        void this.onClosed(1006, '');
+      }, 1000);
+    };
   }
 
   private async onClosed(code: number, reason: string): Promise<void> {
@@ -290,7 +324,10 @@ export class CompanionClient {
     // Browsers hide why a WebSocket failed (code 1006); ask /health to tell "not running" from "refused".
     const probe = await this.probeHealth();
     if (!this.running || this.ws) return;
-    if (probe.kind === 'down') {
+    if (this.policyBlocked) {
+      const { reason, advice } = this.blockedWords();
+      this.goOffline(reason, advice, true);
+    } else if (probe.kind === 'down') {
       this.goOffline(
         connectedBefore || this.wasConnected
           ? `Lost the connection: the companion on port ${this.opts.port} is no longer running.`
@@ -305,6 +342,40 @@ export class CompanionClient {
     } else {
       this.goOffline(`The companion on port ${this.opts.port} is running but the connection failed (code ${code}${reason ? `, ${reason}` : ''}).`, 'The plugin keeps trying to reconnect.', true);
     }
+  }
+
+  /**
+   * The window's content security policy refused `blockedUrl` (the UI saw a
+   * securitypolicyviolation). Only the companion's own addresses concern this client.
+   */
+  blockedByPolicy(blockedUrl: string): void {
+    const mine = [`ws://${this.opts.host}:${this.opts.port}`, `http://${this.opts.host}:${this.opts.port}`];
+    if (!mine.some((prefix) => blockedUrl.startsWith(prefix))) return;
+    this.policyBlocked = blockedUrl;
+    const s = this._state;
+    if (s.status === 'offline') {
+      const { reason, advice } = this.blockedWords();
+      this.setState({ status: 'offline', reason, advice, retryAt: s.retryAt });
+    }
+  }
+
+  /** The port is not one the build's manifest lists: the plugin does not even try. */
+  private policyWords(what: string): { reason: string; advice: string } {
+    const ports = this.opts.allowedPorts;
+    const listed = ports?.length ? `port ${ports.join(' or ')} on ${this.opts.host}` : 'no companion port';
+    return {
+      reason: `Figma does not let this plugin reach ${what}: its manifest.json allows ${listed} only (Figma's content security policy would block the connection; the companion may well be running).`,
+      advice: `Choose an allowed port in Settings and run the companion on it (npm start -- --port N), or add "ws://${this.opts.host}:N" and "http://${this.opts.host}:N" to networkAccess.allowedDomains in manifest.json, run npm run build and import the plugin again.`,
+    };
+  }
+
+  /** The window's policy refused the connection: the manifest Figma imported does not list it. */
+  private blockedWords(): { reason: string; advice: string } {
+    const where = `${this.opts.host}:${this.opts.port}`;
+    return {
+      reason: `Figma's content security policy blocked the connection to ${where}: the manifest.json Figma imported does not list it (the companion may well be running).`,
+      advice: `Make sure networkAccess.allowedDomains in manifest.json lists "ws://${where}" and "http://${where}", run npm run build and import the plugin again (Plugins > Development > Import plugin from manifest…).`,
+    };
   }
 
   private async probeHealth(): Promise<{ kind: 'down' | 'starting' | 'up' } | { kind: 'refused'; message: string }> {
@@ -389,6 +460,9 @@ export class CompanionClient {
         return;
       }
       case 'cancelled': {
+        // Each cancel is answered once: by this, or by unknown_job when the job had ended.
+        const answered = this.cancelsAwaitingAnswer.findIndex((j) => j.jobId === msg.jobId);
+        if (answered >= 0) this.cancelsAwaitingAnswer.splice(answered, 1);
         const job = this.jobsById.get(msg.jobId);
         if (job) this.settle(job, new CompanionError('cancelled', msg.reason === 'shutdown' ? 'The companion was stopped.' : 'Cancelled.'));
         return;
@@ -405,7 +479,14 @@ export class CompanionClient {
           this.pendingRefs.delete(msg.ref);
           return;
         }
-        if (msg.code === 'unknown_job') return; // a cancel that crossed the job's end
+        if (msg.code === 'unknown_job') {
+          // The answer to our oldest unanswered cancel (the companion answers in order): it no
+          // longer has that job. Usually its end crossed the cancel and it is settled already;
+          // if its end never reached us, it ends here instead of waiting forever.
+          const job = this.cancelsAwaitingAnswer.shift();
+          if (job) this.settle(job, new CompanionError('cancelled', 'Cancelled (the companion had already finished with this job).'));
+          return;
+        }
         if (msg.fatal || this._state.status !== 'connected') {
           this.lastError = { code: msg.code, message: msg.message };
           return;
@@ -455,6 +536,16 @@ export class CompanionClient {
     }
   }
 
+  /** The job a text message names by jobId or ref, read leniently (the message failed validation). */
+  private jobNamedIn(text: string): JobRecord | undefined {
+    try {
+      const m = JSON.parse(text) as { jobId?: unknown; ref?: unknown };
+      return (typeof m.jobId === 'string' && this.jobsById.get(m.jobId)) || (typeof m.ref === 'string' && this.jobsByRef.get(m.ref)) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private settle(job: JobRecord, outcome: JobResult | CompanionError): void {
     if (job.settled) return;
     job.settled = true;
@@ -465,6 +556,7 @@ export class CompanionClient {
   }
 
   private failAll(err: CompanionError): void {
+    this.cancelsAwaitingAnswer = [];
     for (const job of [...this.jobsByRef.values()]) this.settle(job, err);
     for (const p of this.pendingStyles) p.reject(err);
     this.pendingStyles = [];
@@ -507,6 +599,7 @@ export class CompanionClient {
   private sendCancel(job: JobRecord): void {
     try {
       this.send(JSON.stringify({ type: 'cancel', jobId: job.jobId }));
+      this.cancelsAwaitingAnswer.push(job);
     } catch {
       this.settle(job, new CompanionError('cancelled', 'Cancelled.'));
     }

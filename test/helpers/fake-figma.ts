@@ -3,24 +3,56 @@
  * shapes, text) with real transforms, PNG export through a pluggable renderer, image storage,
  * clientStorage, the UI message pipe, events and an undo journal. Its members follow
  * @figma/plugin-typings (the Pick<> types below); it is handed to the plugin as FigmaApi.
+ * As strict as Figma where the plugin could go wrong:
+ * - node objects are not stable: `parent`, `children`, `selection`, getNodeByIdAsync and the
+ *   create functions hand out a new object for the same node each time (compare by id);
+ * - each node type has only its own properties (`'strokes' in sticky` is false, as in the typings);
+ * - exportAsync renders the render bounds (strokes outside the box, shadows) unless
+ *   useAbsoluteBounds, and the picture shows the layer's strokes, effects and opacity.
  * No Node imports: the browser test bundles it into the host page.
  */
 import type {
-  ExportSettingsImage, NodeType, NotificationOptions, OnMessageProperties, Paint, RectangleNode,
+  Effect, ExportSettingsImage, NodeType, NotificationOptions, OnMessageProperties, Paint, RectangleNode,
   ShowUIOptions, Transform,
 } from '@figma/plugin-typings/plugin-api-standalone.js';
 import type { FigmaApi } from '../../plugin/figma/api.ts';
 
 /** Renders a node to PNG bytes at exactly pixelWidth x pixelHeight. */
-export type Renderer = (node: FakeNode, pixelWidth: number, pixelHeight: number) => Promise<Uint8Array>;
+export type Renderer = (node: FakeNode, pixelWidth: number, pixelHeight: number, shows: ExportView) => Promise<Uint8Array>;
 
 type SceneFields = Pick<RectangleNode,
   'id' | 'name' | 'visible' | 'width' | 'height' | 'relativeTransform' | 'absoluteTransform' |
   'absoluteBoundingBox' | 'resize' | 'remove' | 'getPluginData' | 'setPluginData' | 'layoutPositioning' | 'strokes'>;
 
 const CONTAINERS = new Set<string>(['PAGE', 'FRAME', 'GROUP', 'COMPONENT', 'COMPONENT_SET', 'INSTANCE', 'BOOLEAN_OPERATION', 'SECTION']);
-const NO_FILLS = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'SECTION']);
-const NOT_EXPORTABLE = new Set<string>(['PAGE', 'CONNECTOR']);
+const NO_FILLS = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'SECTION', 'CONNECTOR']);
+/** FigJam stickies have no strokes (StickyNode: fills and blend only); groups neither. */
+const NO_STROKES = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'SECTION', 'STICKY']);
+/** Only nodes with BlendMixin have effects; FigJam's opaque nodes have none. */
+const NO_EFFECTS = new Set<string>(['PAGE', 'SLICE', 'SECTION', 'STICKY', 'SHAPE_WITH_TEXT', 'CONNECTOR']);
+const NOT_EXPORTABLE = new Set<string>(['PAGE']);
+
+/** What an export shows besides the fills: Figma renders the layer as it appears. */
+export interface ExportView {
+  /** Page coordinates of the rendered box. */
+  box: { x: number; y: number; width: number; height: number };
+  opacity: number;
+  strokes: ReadonlyArray<Paint>;
+  effects: ReadonlyArray<Effect>;
+}
+
+/** The same node behind a new object each time, as Figma's API hands out nodes. */
+const targets = new WeakMap<object, FakeNode>();
+function view<T extends FakeNode | null>(node: T): T {
+  if (!node) return node;
+  const v = new Proxy(node, {});
+  targets.set(v, node);
+  return v as T;
+}
+/** The node behind a view (or the node itself). */
+export function unwrap<T extends FakeNode>(node: T): T {
+  return (targets.get(node) as T | undefined) ?? node;
+}
 
 function mul(a: Transform, b: Transform): Transform {
   return [
@@ -65,12 +97,17 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
   readonly figma: FakeFigma;
   readonly id: string;
   readonly type: NodeType;
-  parent: FakeNode | null = null;
-  children: FakeNode[] | undefined;
+  /** The real tree; the plugin sees it through `parent` and `children` (new objects each read). */
+  _parent: FakeNode | null = null;
+  _children: FakeNode[] | undefined;
   removed = false;
   private _name: string;
   private _fills: Paint[] | undefined;
   private _strokes: Paint[] = [];
+  private _effects: Effect[] = [];
+  private _opacity = 1;
+  strokeWeight = 1;
+  strokeAlign: 'INSIDE' | 'OUTSIDE' | 'CENTER' = 'INSIDE';
   private _transform: Transform = [[1, 0, 0], [0, 1, 0]];
   private _width: number;
   private _height: number;
@@ -88,10 +125,18 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
     this._name = name;
     this._width = width;
     this._height = height;
-    if (CONTAINERS.has(type)) this.children = [];
+    if (CONTAINERS.has(type)) this._children = [];
     if (!NO_FILLS.has(type)) {
       this._fills = [{ type: 'SOLID', color: { r: 0.85, g: 0.85, b: 0.85 } }];
       this.defineFills();
+    }
+    if (!NO_STROKES.has(type)) this.defineTracked('strokes', () => clone(this._strokes), (v: ReadonlyArray<Paint>) => { this._strokes = clone(v) as Paint[]; });
+    if (!NO_EFFECTS.has(type)) this.defineTracked('effects', () => clone(this._effects), (v: ReadonlyArray<Effect>) => { this._effects = clone(v) as Effect[]; });
+    if (type !== 'PAGE') {
+      this.defineTracked('opacity', () => this._opacity, (v: number) => {
+        if (!(v >= 0 && v <= 1)) throw new Error('opacity must be between 0 and 1');
+        this._opacity = v;
+      });
     }
     if (type === 'FRAME' || type === 'COMPONENT' || type === 'INSTANCE') this.layoutMode = 'NONE';
   }
@@ -120,8 +165,20 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
       },
     });
   }
-  get strokes(): ReadonlyArray<Paint> { return clone(this._strokes); }
-  set strokes(v: ReadonlyArray<Paint>) { this.track(() => this._strokes, (x) => { this._strokes = x; }, clone(v) as Paint[]); }
+  declare strokes: ReadonlyArray<Paint>;
+  declare effects: ReadonlyArray<Effect>;
+  declare opacity: number;
+  /** An own property with undo, present only on node types that have it (as in the typings). */
+  private defineTracked<T>(key: string, read: () => T, write: (v: T) => void): void {
+    Object.defineProperty(this, key, {
+      enumerable: true,
+      get: read,
+      set: (v: T) => this.track(read, write, v),
+    });
+  }
+
+  get parent(): FakeNode | null { return view(this._parent); }
+  get children(): FakeNode[] | undefined { return this._children?.map((c) => view(c)); }
 
   get width(): number { return this._width; }
   get height(): number { return this._height; }
@@ -151,7 +208,7 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
 
   get layoutPositioning(): 'AUTO' | 'ABSOLUTE' { return this._layoutPositioning; }
   set layoutPositioning(v: 'AUTO' | 'ABSOLUTE') {
-    if (!this.parent || this.parent.layoutMode === undefined || this.parent.layoutMode === 'NONE') {
+    if (!this._parent || this._parent.layoutMode === undefined || this._parent.layoutMode === 'NONE') {
       throw new Error('layoutPositioning can only be set on children of auto-layout frames');
     }
     this.track(() => this._layoutPositioning, (x) => { this._layoutPositioning = x; }, v);
@@ -159,8 +216,8 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
 
   /** Figma: relative to the containing frame/page, skipping groups and boolean operations. */
   private container(): FakeNode | null {
-    let p = this.parent;
-    while (p && (p.type === 'GROUP' || p.type === 'BOOLEAN_OPERATION')) p = p.parent;
+    let p = this._parent;
+    while (p && (p.type === 'GROUP' || p.type === 'BOOLEAN_OPERATION')) p = p._parent;
     return p;
   }
   get absoluteTransform(): Transform {
@@ -169,8 +226,8 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
     return mul(c.absoluteTransform, this._transform);
   }
   get absoluteBoundingBox(): { x: number; y: number; width: number; height: number } {
-    if (this.type === 'GROUP' && this.children && this.children.length) {
-      const boxes = this.children.map((c) => c.absoluteBoundingBox);
+    if (this.type === 'GROUP' && this._children && this._children.length) {
+      const boxes = this._children.map((c) => c.absoluteBoundingBox);
       const x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
       const x1 = Math.max(...boxes.map((b) => b.x + b.width)), y1 = Math.max(...boxes.map((b) => b.y + b.height));
       return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
@@ -190,53 +247,76 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
     this.pluginData.set(key, value);
   }
 
-  insertChild(index: number, child: FakeNode): void {
-    if (!this.children) throw new Error(`${this.type} cannot have children`);
+  insertChild(index: number, childView: FakeNode): void {
+    const child = unwrap(childView);
+    const kids = this._children;
+    if (!kids) throw new Error(`${this.type} cannot have children`);
     if (this.type === 'INSTANCE') throw new Error('Cannot move node. New parent is an instance or is inside of an instance');
-    if (index < 0 || index > this.children.length) throw new Error(`insertChild: index ${index} out of range`);
-    const oldParent = child.parent;
-    const oldIndex = oldParent?.children?.indexOf(child) ?? -1;
-    if (oldParent?.children) oldParent.children.splice(oldIndex, 1);
+    if (index < 0 || index > kids.length) throw new Error(`insertChild: index ${index} out of range`);
+    const oldParent = child._parent;
+    const oldIndex = oldParent?._children?.indexOf(child) ?? -1;
+    if (oldParent?._children) oldParent._children.splice(oldIndex, 1);
     if (oldParent === this && oldIndex < index) index--;
-    this.children.splice(index, 0, child);
-    child.parent = this;
+    kids.splice(index, 0, child);
+    child._parent = this;
     this.figma.journal.record(() => {
-      this.children!.splice(this.children!.indexOf(child), 1);
-      child.parent = oldParent;
-      if (oldParent?.children) oldParent.children.splice(oldIndex, 0, child);
+      kids.splice(kids.indexOf(child), 1);
+      child._parent = oldParent;
+      if (oldParent?._children) oldParent._children.splice(oldIndex, 0, child);
     });
   }
-  appendChild(child: FakeNode): void {
-    this.insertChild(this.children ? this.children.length - (child.parent === this ? 1 : 0) : 0, child);
+  appendChild(childView: FakeNode): void {
+    const child = unwrap(childView);
+    this.insertChild(this._children ? this._children.length - (child._parent === this ? 1 : 0) : 0, child);
   }
   remove(): void {
-    const parent = this.parent;
-    if (!parent?.children) return;
-    const index = parent.children.indexOf(this);
-    parent.children.splice(index, 1);
-    this.parent = null;
+    const parent = this._parent;
+    if (!parent?._children) return;
+    const index = parent._children.indexOf(this);
+    parent._children.splice(index, 1);
+    this._parent = null;
     this.removed = true;
-    this.figma.journal.record(() => { parent.children!.splice(index, 0, this); this.parent = parent; this.removed = false; });
+    this.figma.journal.record(() => { parent._children!.splice(index, 0, this); this._parent = parent; this.removed = false; });
+  }
+
+  /** Strokes outside the box, shadows and blurs widen what the layer paints (null when hidden). */
+  get absoluteRenderBounds(): { x: number; y: number; width: number; height: number } | null {
+    if (!this.visible) return null;
+    const b = this.absoluteBoundingBox;
+    let grow = 0;
+    if (this._strokes.some((p) => p.visible !== false) && this.strokeAlign !== 'INSIDE') {
+      grow = this.strokeAlign === 'OUTSIDE' ? this.strokeWeight : this.strokeWeight / 2;
+    }
+    for (const e of this._effects) {
+      if (e.visible === false) continue;
+      if (e.type === 'DROP_SHADOW') grow = Math.max(grow, e.radius + (e.spread ?? 0) + Math.max(Math.abs(e.offset.x), Math.abs(e.offset.y)));
+      if (e.type === 'LAYER_BLUR') grow = Math.max(grow, e.radius);
+    }
+    return { x: b.x - grow, y: b.y - grow, width: b.width + 2 * grow, height: b.height + 2 * grow };
   }
 
   async exportAsync(settings: ExportSettingsImage): Promise<Uint8Array> {
     if (NOT_EXPORTABLE.has(this.type)) throw new Error('Node cannot be exported');
     if (settings.format !== 'PNG' && settings.format !== 'JPG') throw new Error('unsupported format');
-    this.exports.push(clone(settings));
-    const b = this.absoluteBoundingBox;
     const c = settings.constraint ?? { type: 'SCALE', value: 1 };
+    if (!(c.value > 0) || !Number.isFinite(c.value)) throw new Error(`Invalid export constraint value ${c.value}`);
+    this.exports.push(clone(settings));
+    // Figma's default is the render bounds; useAbsoluteBounds renders exactly the layer's box.
+    const b = settings.useAbsoluteBounds ? this.absoluteBoundingBox : this.absoluteRenderBounds;
+    if (!b || b.width <= 0 || b.height <= 0) throw new Error('Node has nothing to render');
     const scale = c.type === 'SCALE' ? c.value : c.type === 'WIDTH' ? c.value / b.width : c.value / b.height;
     const pw = Math.max(1, Math.round(b.width * scale));
     const ph = Math.max(1, Math.round(b.height * scale));
-    return this.figma.renderer(this, pw, ph);
+    return this.figma.renderer(this, pw, ph, { box: b, opacity: this._opacity, strokes: clone(this._strokes), effects: clone(this._effects) });
   }
 
   /** The node and its subtree as plain data, to compare document states. */
   describe(): unknown {
     return {
       id: this.id, type: this.type, name: this._name, fills: this._fills, strokes: this._strokes,
+      effects: this._effects, opacity: this._opacity,
       transform: this._transform, width: this._width, height: this._height, layoutPositioning: this._layoutPositioning,
-      pluginData: [...this.pluginData.entries()], children: this.children?.map((c) => c.describe()),
+      pluginData: [...this.pluginData.entries()], children: this._children?.map((c) => c.describe()),
     };
   }
 }
@@ -246,8 +326,8 @@ export class FakePage extends FakeNode {
   constructor(figma: FakeFigma, name: string) {
     super(figma, 'PAGE', name, 0, 0);
   }
-  get selection(): ReadonlyArray<FakeNode> { return this._selection.filter((n) => !n.removed); }
-  set selection(nodes: ReadonlyArray<FakeNode>) { this._selection = [...nodes]; }
+  get selection(): ReadonlyArray<FakeNode> { return this._selection.filter((n) => !n.removed).map((n) => view(n)); }
+  set selection(nodes: ReadonlyArray<FakeNode>) { this._selection = nodes.map((n) => unwrap(n)); }
 }
 
 interface FakeImage { hash: string; getBytesAsync(): Promise<Uint8Array>; getSizeAsync(): Promise<{ width: number; height: number }> }
@@ -364,10 +444,10 @@ export class FakeFigma {
   async getNodeByIdAsync(id: string): Promise<FakeNode | null> {
     const visit = (n: FakeNode): FakeNode | null => {
       if (n.id === id) return n;
-      for (const c of n.children ?? []) { const f = visit(c); if (f) return f; }
+      for (const c of n._children ?? []) { const f = visit(c); if (f) return f; }
       return null;
     };
-    for (const page of this.pages) { const f = visit(page); if (f) return f; }
+    for (const page of this.pages) { const f = visit(page); if (f) return view(f); }
     return null;
   }
 
@@ -383,7 +463,7 @@ export class FakeFigma {
   createRectangle(): FakeNode {
     const rect = new FakeNode(this, 'RECTANGLE', 'Rectangle');
     this.currentPage.appendChild(rect);
-    return rect;
+    return view(rect);
   }
 
   commitUndo(): void { this.journal.commit(); }

@@ -93,7 +93,7 @@ export class Companion {
         'process.exitCode = await runServe(process.argv.slice(2));',
       ].join('\n'));
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', launcher, '--port', String(this.port), '--host', '127.0.0.1', ...this.args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', launcher, '--port', String(this.port), '--host', 'localhost', ...this.args], {
       cwd: ROOT,
       env: { ...process.env, XDG_CONFIG_HOME: this.configHome, HOME: this.configHome },
       stdio: ['ignore', 'pipe', 'pipe'],

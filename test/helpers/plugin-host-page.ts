@@ -1,7 +1,9 @@
 /**
  * Browser side of the UI test's host page: plays Figma. It runs the real built main thread
  * (code.js) against the fake `figma`, and shows the real built UI (ui.html) in a sandboxed iframe
- * (origin "null", as in Figma), bridging Figma's postMessage convention in both directions.
+ * (origin "null", as in Figma) whose document carries Figma's Content-Security-Policy for the
+ * manifest's allowedDomains, bridging Figma's postMessage convention in both directions. Every
+ * securitypolicyviolation in the window is recorded for the test.
  * Layers render from real images with a canvas. Bundled by esbuild for the page; test-only.
  */
 import { FakeFigma, type FakeNode } from './fake-figma.ts';
@@ -20,6 +22,13 @@ export interface StartOptions {
   /** Preloaded figma.clientStorage entries. */
   storage?: Record<string, unknown>;
   layers: LayerSpec[];
+  /** Figma's policy for the window (test/helpers/figma-manifest-rules.ts figmaCsp), or none. */
+  csp?: string | null;
+}
+
+export interface Violation {
+  blockedURI: string;
+  directive: string;
 }
 
 const bitmaps = new Map<string, Promise<ImageBitmap>>();
@@ -27,6 +36,20 @@ const imageOf = new Map<string, string>();
 const byName = new Map<string, FakeNode>();
 let fake: FakeFigma | null = null;
 let iframe: HTMLIFrameElement | null = null;
+const violations: Violation[] = [];
+
+/**
+ * Figma's window: its CSP as the first thing in <head>, so it governs every script and connection,
+ * then a reporter that hands each violation to this page (inline scripts are what the policy allows).
+ */
+function withPolicy(html: string, csp: string): string {
+  const attr = csp.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+  const reporter = '<script>document.addEventListener("securitypolicyviolation",function(e){parent.postMessage({cspViolation:{blockedURI:e.blockedURI,directive:e.violatedDirective}},"*")});</script>';
+  const head = /<head[^>]*>/i.exec(html);
+  if (!head) throw new Error('ui.html has no <head>');
+  const at = head.index + head[0].length;
+  return `${html.slice(0, at)}<meta http-equiv="Content-Security-Policy" content="${attr}">${reporter}${html.slice(at)}`;
+}
 
 function bitmap(url: string): Promise<ImageBitmap> {
   let b = bitmaps.get(url);
@@ -77,15 +100,16 @@ async function startPlugin(options: StartOptions): Promise<Record<string, string
     iframe.id = 'plugin-ui';
     iframe.setAttribute('sandbox', 'allow-scripts');
     iframe.style.cssText = `width:${opts?.width ?? 360}px;height:${opts?.height ?? 640}px;border:1px solid #999;background:#fff`;
-    iframe.srcdoc = uiHtml;
+    iframe.srcdoc = options.csp ? withPolicy(uiHtml, options.csp) : uiHtml;
     document.body.append(iframe);
     f.shownUi.push({ html: uiHtml, options: opts });
   };
   f.ui.deliver = (message) => iframe?.contentWindow?.postMessage({ pluginMessage: message }, '*');
   window.addEventListener('message', (event) => {
     if (!iframe || event.source !== iframe.contentWindow) return;
-    const data = event.data as { pluginMessage?: unknown } | null;
-    if (data && typeof data === 'object' && 'pluginMessage' in data) f.ui.receive(data.pluginMessage);
+    const data = event.data as { pluginMessage?: unknown; cspViolation?: Violation } | null;
+    if (data && typeof data === 'object' && data.cspViolation) violations.push(data.cspViolation);
+    else if (data && typeof data === 'object' && 'pluginMessage' in data) f.ui.receive(data.pluginMessage);
   });
   const close = f.closePlugin.bind(f);
   f.closePlugin = () => {
@@ -111,7 +135,7 @@ const api = {
   },
   layer(name: string): { id: string; box: unknown; fills: unknown; index: number } {
     const n = node(name);
-    return { id: n.id, box: n.absoluteBoundingBox, fills: 'fills' in n ? n.fills : null, index: fake!.currentPage.children!.indexOf(n) };
+    return { id: n.id, box: n.absoluteBoundingBox, fills: 'fills' in n ? n.fills : null, index: fake!.currentPage.children!.findIndex((c) => c.id === n.id) };
   },
   /** The bytes of the image a layer's IMAGE fill shows. */
   imageBytes(name: string): number[] {
@@ -121,6 +145,10 @@ const api = {
   },
   storage(key: string): unknown {
     return fake!.storage.get(key);
+  },
+  /** Every CSP violation in the plugin window so far. */
+  violations(): Violation[] {
+    return violations.slice();
   },
   undoSteps(): number {
     return fake!.journal.steps.length;
