@@ -9,7 +9,7 @@ import { VggNet } from './tf/vgg.ts';
 import { TfEvaluator } from './tf/evaluator.ts';
 import { runStylize } from './stylize.ts';
 import { memoryBudgetBytes } from './memory.ts';
-import type { StylizeHooks, StylizeRequest, StylizeResult, Pooling } from './types.ts';
+import type { EvaluatorSpec, LossEvaluator, StylizeHooks, StylizeRequest, StylizeResult, Pooling } from './types.ts';
 import type { VggWeights } from '../../weights/types.ts';
 import { locateWeights } from '../../weights/locate.ts';
 import { loadVggWeights } from '../../weights/loader.ts';
@@ -21,6 +21,8 @@ export interface EngineOptions {
   backend?: string;
   /** A weights folder; default: STYLIZE_WEIGHTS, the cache, ../shared. */
   weightsDir?: string;
+  /** Weights already in memory (e.g. synthetic ones for a benchmark); then no folder is read. */
+  weights?: VggWeights;
   maxInputPixels?: number;
 }
 
@@ -37,8 +39,7 @@ export class Engine {
   ) {}
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
-    const dir = opts.weightsDir ?? locateWeights().dir;
-    const weights = await loadVggWeights(dir);
+    const weights = opts.weights ?? (await loadVggWeights(opts.weightsDir ?? locateWeights().dir));
     const backend = await selectBackend(opts.backend ?? 'auto');
     const provider = onnxProviderOf(backend.name);
     return new Engine(backend, weights, opts.maxInputPixels, provider ? await OnnxBackend.open(provider) : undefined);
@@ -60,15 +61,12 @@ export class Engine {
     try {
       // tfjs has one global backend: another engine in this process may have switched it.
       await selectBackend(this.backend.name);
-      const onnx = this.onnx;
       return await runStylize(
         {
           weights: this.weights,
           maxInputPixels: this.maxInputPixels,
           memoryBudgetBytes: memoryBudgetBytes(this.backend.name),
-          createEvaluator: onnx
-            ? (spec) => onnx.createEvaluator(spec)
-            : (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend()),
+          createEvaluator: (spec) => this.evaluatorOnCurrentBackend(spec),
         },
         req,
         hooks,
@@ -76,6 +74,16 @@ export class Engine {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** A loss-and-gradient evaluator on this engine's backend, for tools that compare backends (bench). */
+  async createEvaluator(spec: EvaluatorSpec): Promise<LossEvaluator> {
+    await selectBackend(this.backend.name);
+    return this.evaluatorOnCurrentBackend(spec);
+  }
+
+  private evaluatorOnCurrentBackend(spec: EvaluatorSpec): Promise<LossEvaluator> | LossEvaluator {
+    return this.onnx ? this.onnx.createEvaluator(spec) : new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend());
   }
 
   /** Uploads the weights and runs the kernels once, so the first job does not pay for it. */
