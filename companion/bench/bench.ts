@@ -16,7 +16,7 @@ import type { VggWeights } from '../../weights/types.ts';
 import { CliError } from '../cli/cli-error.ts';
 import { syntheticImages } from './synthetic-images.ts';
 import { REFERENCE_BACKEND, compareEvaluations, evaluateOn, gradientProbe, type GradientCheckRow, type GradientProbe } from './gradient-check.ts';
-import type { Evaluation } from '../engine/types.ts';
+import type { Evaluation, StylizeResult } from '../engine/types.ts';
 
 /** `onnx` is ONNX Runtime on its best provider here (a GPU one, else the CPU). */
 const DEFAULT_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'onnx', 'wasm', 'cpu'];
@@ -85,6 +85,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const gradientCheck: GradientCheckRow[] = [];
   const rows: BenchRow[] = [];
   const skipped: { backend: string; reason: string }[] = [];
+  const failed: { backend: string; size: number; error: string }[] = [];
   if (reference && 'reason' in reference) skipped.push({ backend: `${REFERENCE_BACKEND} (gradient reference)`, reason: reference.reason });
   for (const name of backends) {
     let engine: Engine;
@@ -100,17 +101,25 @@ export async function runBench(argv: string[]): Promise<number> {
       let dims = { width: 0, height: 0 };
       let tensorBytes = 0;
       let tiles = 0;
-      // One scale: coarse-to-fine above 512 px would mix sizes into the figure.
-      const result = await engine.stylize(
-        { content, styles: [{ image: style }], settings: { size, iterations: samples + 1, scales: 'off' } },
-        {
-          onProgress: (p) => {
-            stamps.push(p.elapsedMs);
-            tensorBytes = Math.max(tensorBytes, engine.memory().bytes);
-            tiles = Math.max(tiles, p.stage.tile?.count ?? 0);
+      let result: StylizeResult;
+      try {
+        // One scale: coarse-to-fine above 512 px would mix sizes into the figure.
+        result = await engine.stylize(
+          { content, styles: [{ image: style }], settings: { size, iterations: samples + 1, scales: 'off' } },
+          {
+            onProgress: (p) => {
+              stamps.push(p.elapsedMs);
+              tensorBytes = Math.max(tensorBytes, engine.memory().bytes);
+              tiles = Math.max(tiles, p.stage.tile?.count ?? 0);
+            },
           },
-        },
-      );
+        );
+      } catch (err) {
+        // A size that fails (a GPU limit, memory) is a finding to report; the other sizes still run.
+        failed.push({ backend: engine.backend.name, size, error: (err as Error).message.split('\n')[0] });
+        process.stderr.write(`${engine.backend.name} ${size}px failed: ${failed[failed.length - 1].error}\n`);
+        continue;
+      }
       dims = { width: result.image.width, height: result.image.height };
       // The first iteration includes kernel compilation and allocation: the warm-up, dropped.
       const per = stamps.slice(1).map((t, i) => t - stamps[i]);
@@ -129,11 +138,15 @@ export async function runBench(argv: string[]): Promise<number> {
       process.stderr.write(`${row.backend} ${size}px (${dims.width}x${dims.height}${tiles ? `, ${tiles} tiles` : ''}): ${row.msPerIteration} ms/iteration\n`);
     }
     if (reference && 'evaluation' in reference && engine.backend.name !== REFERENCE_BACKEND) {
-      const check = compareEvaluations(engine.backend.name, reference.probe, checkSize!, await evaluateOn(engine, reference.probe), reference.evaluation);
-      gradientCheck.push(check);
-      process.stderr.write(
-        `gradient ${check.backend} vs ${check.reference} at ${check.width}x${check.height}: relative error ${check.gradRelError.toExponential(2)}, loss ${check.lossRelError.toExponential(2)}\n`,
-      );
+      try {
+        const check = compareEvaluations(engine.backend.name, reference.probe, checkSize!, await evaluateOn(engine, reference.probe), reference.evaluation);
+        gradientCheck.push(check);
+        process.stderr.write(
+          `gradient ${check.backend} vs ${check.reference} at ${check.width}x${check.height}: relative error ${check.gradRelError.toExponential(2)}, loss ${check.lossRelError.toExponential(2)}\n`,
+        );
+      } catch (err) {
+        failed.push({ backend: engine.backend.name, size: checkSize!, error: `gradient check: ${(err as Error).message.split('\n')[0]}` });
+      }
     }
     engine.dispose();
   }
@@ -145,9 +158,9 @@ export async function runBench(argv: string[]): Promise<number> {
     return { backend: r.backend, size: r.size, vsFastest: +(r.msPerIteration / best).toFixed(2), vs };
   });
   const machine = { cpus: (await import('node:os')).cpus().length, platform: process.platform, arch: process.arch, node: process.version };
-  const report = { machine, weights: weights.source, images: inputs, results: rows, ratios, ...(reference ? { gradientCheck } : {}), skipped };
+  const report = { machine, weights: weights.source, images: inputs, results: rows, ratios, ...(reference ? { gradientCheck } : {}), skipped, failed };
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  return rows.length ? 0 : 1;
+  return rows.length && !failed.length ? 0 : 1;
 }
 
 const BENCH_USAGE = `Usage: stylize bench [options]
