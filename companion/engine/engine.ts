@@ -12,7 +12,7 @@ import { memoryBudgetBytes } from './memory.ts';
 import { calibrate, estimateJob, refine, type CostModel, type Estimate } from './estimate.ts';
 import { DEFAULT_SETTINGS, resolveSettings } from './settings.ts';
 import type { EvaluatorFactory } from './stylize.ts';
-import type { StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings, Pooling } from './types.ts';
+import type { EvaluatorSpec, LossEvaluator, StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings, Pooling } from './types.ts';
 import type { VggWeights } from '../../weights/types.ts';
 import { locateWeights } from '../../weights/locate.ts';
 import { loadVggWeights } from '../../weights/loader.ts';
@@ -24,6 +24,8 @@ export interface EngineOptions {
   backend?: string;
   /** A weights folder; default: STYLIZE_WEIGHTS, the cache, ../shared. */
   weightsDir?: string;
+  /** Weights already in memory (e.g. synthetic ones for a benchmark); then no folder is read. */
+  weights?: VggWeights;
   maxInputPixels?: number;
 }
 
@@ -41,8 +43,7 @@ export class Engine {
   ) {}
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
-    const dir = opts.weightsDir ?? locateWeights().dir;
-    const weights = await loadVggWeights(dir);
+    const weights = opts.weights ?? (await loadVggWeights(opts.weightsDir ?? locateWeights().dir));
     const backend = await selectBackend(opts.backend ?? 'auto');
     const provider = onnxProviderOf(backend.name);
     return new Engine(backend, weights, opts.maxInputPixels, provider ? await OnnxBackend.open(provider) : undefined);
@@ -83,6 +84,12 @@ export class Engine {
   private evaluators(): EvaluatorFactory {
     const onnx = this.onnx;
     return onnx ? (spec) => onnx.createEvaluator(spec) : (spec) => new TfEvaluator(this.net(spec.pooling), spec, tf.getBackend());
+  }
+
+  /** A loss-and-gradient evaluator on this engine's backend, for tools that compare backends (bench). */
+  async createEvaluator(spec: EvaluatorSpec): Promise<LossEvaluator> {
+    await selectBackend(this.backend.name);
+    return this.evaluators()(spec);
   }
 
   /**

@@ -55,15 +55,19 @@ export interface StartOptions {
    * resolves as soon as it listens, which may be long before it is ready.
    */
   findOwnWeights?: boolean;
+  /** Node arguments that start the daemon, before --port (default: serve-command.ts under tsx). */
+  entry?: string[];
+  cwd?: string;
 }
 
 /** Starts `serve-command.ts` in its own process on a free port and waits for its ready banner. */
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
   const home = opts.home ?? mkdtempSync(path.join(os.tmpdir(), 'stylize-daemon-'));
   const configDir = path.join(home, '.config', 'stylize');
-  const args = ['--import', 'tsx', path.join(ROOT, 'companion', 'server', 'serve-command.ts'), '--port', '0', ...(opts.findOwnWeights ? [] : ['--weights', findWeightsDir()]), ...(opts.args ?? [])];
+  const entry = opts.entry ?? ['--import', 'tsx', path.join(ROOT, 'companion', 'server', 'serve-command.ts')];
+  const args = [...entry, '--port', '0', ...(opts.findOwnWeights ? [] : ['--weights', findWeightsDir()]), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), STYLIZE_PORT: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
