@@ -13,7 +13,7 @@ import { loadVggWeights } from '../weights/loader.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
 import { resolveSettings } from '../companion/engine/settings.ts';
 import { initialImage, seededRandom } from '../companion/engine/init.ts';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 import type { EvaluatorSpec, Evaluation, Pooling, StylizeSettings } from '../companion/engine/types.ts';
 import type { VggWeights } from '../weights/types.ts';
 import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import cliProgress from 'cli-progress';
 import { Engine } from '../engine/engine.ts';
 import { backendNames } from '../engine/backends.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { DEFAULT_SETTINGS, resolveSettings } from '../engine/settings.ts';
 import type { ProgressEvent, StylizeSettings } from '../engine/types.ts';
 import { encodePng, probeImage } from '../engine/image.ts';

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { downloadWeights, type DownloadProgress } from '../../weights/download.ts';
 import { verifyWeights } from '../../weights/loader.ts';
 import { WEIGHTS_CACHE_DIR, WEIGHTS_DIR_ENV, locateWeights } from '../../weights/locate.ts';

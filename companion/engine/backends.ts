@@ -11,7 +11,7 @@
  *   tfjs-node, wasm, cpu  as before.
  * `onnx` means the best ONNX Runtime provider (a GPU one, else the CPU); `onnx-<provider>` forces one.
  */
-import { StylizeError } from './errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { TF_BACKENDS, selectTfBackend, tryTfBackend, type BackendChoice, type TfBackendName } from './tf/backend.ts';
 import { GPU_PROVIDERS, ONNX_PROVIDERS, probeProvider, type OnnxProvider } from './onnx/runtime.ts';
 

@@ -1,6 +1,6 @@
 /** Decoding, sizing and encoding of images with sharp. The engine's only door to image files. */
 import sharp, { type Metadata } from 'sharp';
-import { StylizeError } from './errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import type { FloatImage, RgbaImage } from './types.ts';
 
 /** Default cap on decoded pixels: 8192 x 8192, far over Figma's 4096 limit, far under a bomb. */

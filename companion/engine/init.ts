@@ -1,5 +1,5 @@
 /** Initial images. Seeded so a run is reproducible on the same backend. */
-import { RGB_MEAN } from './tf/vgg.ts';
+import { RGB_MEAN } from '../../common/vgg19.ts';
 import type { FloatImage, InitName } from './types.ts';
 
 /** mulberry32: small, fast, good enough for init noise; Math.random cannot be seeded. */

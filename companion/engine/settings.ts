@@ -1,6 +1,6 @@
 /** Defaults (the CS20SI seed's), bounds, and validation of job settings from any source. */
-import { StylizeError } from './errors.ts';
-import { toKerasLayerName } from '../../weights/types.ts';
+import { StylizeError } from '../../common/errors.ts';
+import { toKerasLayerName } from '../../common/vgg19.ts';
 import type { StylizeSettings } from './types.ts';
 
 export const SEED_STYLE_LAYER_WEIGHTS = [0.5, 1, 1.5, 3, 4];

@@ -1,4 +1,9 @@
-import type { VggWeights, VggLayerName } from '../../weights/types.ts';
+import type { VggWeights } from '../../weights/types.ts';
+import type { VggLayerName } from '../../common/vgg19.ts';
+import type { LossTerms } from '../../common/losses.ts';
+
+/** Part of the engine's API (ProgressEvent, Evaluation); defined in common/ for the CLI and server too. */
+export type { LossTerms };
 
 /** An RGB(A) image in float32, HWC, values 0..255. */
 export interface FloatImage {
@@ -31,13 +36,6 @@ export interface EvaluatorSpec {
   styleTargets?: Map<VggLayerName, Float32Array>;
 }
 
-export interface LossTerms {
-  content: number;
-  style: number;
-  tv: number;
-  total: number;
-}
-
 export interface Evaluation {
   terms: LossTerms;
   /** d total / d image, same layout as the image (HWC RGB, pixel units). */
@@ -63,7 +61,7 @@ export interface LossEvaluator {
 export type OptimizerName = 'adam' | 'lbfgs';
 export type InitName = 'noise' | 'content' | 'random';
 
-/** Every knob of one job. Defaults (see defaults.ts) are the CS20SI seed's. */
+/** Every knob of one job. Defaults (DEFAULT_SETTINGS in settings.ts) are the CS20SI seed's. */
 export interface StylizeSettings {
   /** Long side of the output in pixels; the content's aspect ratio is kept. */
   size: number;

@@ -14,8 +14,8 @@ import {
   type CapabilitiesMessage, type JobPosition, type SaveStyleMessage, type SubmitMessage, type WireSettings,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
-import { DEFAULT_SETTINGS, SETTING_BOUNDS, resolveSettings } from '../engine/settings.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
+import { toEngineSettings } from './wire-settings.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
 import { probeImage, rgbaToPng } from './images.ts';
@@ -430,20 +430,14 @@ export class Daemon {
   }
 
   private validateSettings(raw: WireSettings | undefined): { settings: Partial<StylizeSettings>; resolved: StylizeSettings } {
-    const settings: Record<string, unknown> = { ...(raw ?? {}) };
-    if (settings.previewEvery === undefined) settings.previewEvery = this.opts.previewEvery;
-    if (settings.size === undefined) settings.size = this.effectiveDefaults().size;
-    let resolved: StylizeSettings;
-    try {
-      resolved = resolveSettings(settings);
-    } catch (err) {
-      if (err instanceof StylizeError) throw new ProtocolError('bad_setting', err.message);
-      throw err;
-    }
+    const wire: WireSettings = { ...(raw ?? {}) };
+    wire.previewEvery ??= this.opts.previewEvery;
+    wire.size ??= this.effectiveDefaults().size;
+    const resolved = toEngineSettings(wire);
     if (resolved.size > this.opts.maxSize) {
       throw new ProtocolError('bad_setting', `size must be between ${SETTING_BOUNDS.size.min} and ${this.opts.maxSize} on this companion (got ${resolved.size}); its owner can raise --max-size.`);
     }
-    return { settings: settings as Partial<StylizeSettings>, resolved };
+    return { settings: resolved, resolved };
   }
 
   private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {

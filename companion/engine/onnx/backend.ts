@@ -2,14 +2,15 @@
  * One engine's ONNX Runtime backend: the chosen execution provider, the shared forward sessions
  * that compute style and content targets, and the evaluators built per job.
  */
-import { StylizeError } from '../errors.ts';
+import { StylizeError } from '../../../common/errors.ts';
 import { OnnxEvaluator } from './evaluator.ts';
 import { buildFeatureGraph } from './vgg-graph.ts';
 import { onnxConvWeights } from './weights.ts';
 import { DEFAULT_SETTINGS } from '../settings.ts';
 import { loadOrt, sessionOptions, type OnnxProvider, type Ort, type OrtSession } from './runtime.ts';
 import type { EvaluatorSpec, FloatImage, Pooling } from '../types.ts';
-import type { VggLayerName, VggWeights } from '../../../weights/types.ts';
+import type { VggWeights } from '../../../weights/types.ts';
+import type { VggLayerName } from '../../../common/vgg19.ts';
 
 /** Forward sessions kept per engine (one per pooling and layer choice); the oldest is dropped. */
 const MAX_FEATURE_SESSIONS = 3;

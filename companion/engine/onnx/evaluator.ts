@@ -3,13 +3,13 @@
  * job's image size, with the targets baked in as constants); the forward feature sessions that
  * compute the targets are shared per engine (see OnnxBackend).
  */
-import { StylizeError } from '../errors.ts';
-import { buildLossGraph, layerIndex } from './vgg-graph.ts';
+import { StylizeError } from '../../../common/errors.ts';
+import { buildLossGraph } from './vgg-graph.ts';
 import { onnxConvWeights } from './weights.ts';
 import type { OnnxBackend } from './backend.ts';
 import type { Ort, OrtSession } from './runtime.ts';
 import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';
-import type { VggLayerName } from '../../../weights/types.ts';
+import { vggLayerIndex, type VggLayerName } from '../../../common/vgg19.ts';
 
 function runFailure(err: unknown, what: string): StylizeError {
   const msg = err instanceof Error ? err.message : String(err);
@@ -47,9 +47,9 @@ export class OnnxEvaluator implements LossEvaluator {
     const layers = onnxConvWeights(spec.weights);
     const contentLayers = [...new Set(spec.contentLayers)];
     const styleLayers = [...new Set(spec.styleLayers.map((s) => s.layer))];
-    const deepest = Math.max(...[...contentLayers, ...styleLayers].map(layerIndex));
+    const deepest = Math.max(...[...contentLayers, ...styleLayers].map(vggLayerIndex));
     if (deepest >= layers.length) {
-      throw new StylizeError('bad_setting', `Layer ${[...contentLayers, ...styleLayers].find((l) => layerIndex(l) === deepest)} needs weights that were not loaded (loaded through ${layers.at(-1)?.name}); choose shallower layers or load more of VGG-19.`);
+      throw new StylizeError('bad_setting', `Layer ${[...contentLayers, ...styleLayers].find((l) => vggLayerIndex(l) === deepest)} needs weights that were not loaded (loaded through ${layers.at(-1)?.name}); choose shallower layers or load more of VGG-19.`);
     }
 
     // Targets: content features of the content image; the style-weighted sum of each style's Gram
@@ -67,7 +67,7 @@ export class OnnxEvaluator implements LossEvaluator {
     if (spec.styleTargets) {
       for (const layer of styleLayers) {
         const g = spec.styleTargets.get(layer);
-        const c = layers[layerIndex(layer)].cout;
+        const c = layers[vggLayerIndex(layer)].cout;
         if (!g || g.length !== c * c) throw new Error(`styleTargets has no ${c}x${c} Gram for ${layer}`);
         gramSums.set(layer, g);
       }
