@@ -4,10 +4,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectTfBackend } from '../companion/engine/tf/backend.ts';
+import { selectBackend } from '../companion/engine/select-backend.ts';
 import { VggNet } from '../companion/engine/tf/vgg.ts';
 import { TfEvaluator } from '../companion/engine/tf/evaluator.ts';
-import { OnnxBackend } from '../companion/engine/onnx/backend.ts';
+import { OnnxSessions } from '../companion/engine/onnx/sessions.ts';
 import { Engine } from '../companion/engine/engine.ts';
 import { loadVggWeights } from '../weights/loader.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
@@ -19,11 +19,11 @@ import type { VggWeights } from '../weights/types.ts';
 import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
 
 let weights: VggWeights;
-let onnx: OnnxBackend;
+let onnx: OnnxSessions;
 before(async () => {
-  await selectTfBackend('wasm');
+  await selectBackend('wasm');
   weights = await loadVggWeights(weightsDir());
-  onnx = await OnnxBackend.open('cpu');
+  onnx = await OnnxSessions.open('cpu');
 });
 after(() => onnx.dispose());
 

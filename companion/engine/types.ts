@@ -43,6 +43,17 @@ export interface Evaluation {
 }
 
 /**
+ * Whether a compute backend (a tfjs backend or an ONNX Runtime provider) works on this machine,
+ * from actually initializing it: what it computes on, or why it was skipped.
+ */
+export interface BackendProbe {
+  ok: boolean;
+  /** What computes, in words (e.g. "CPU via WebAssembly"). */
+  device?: string;
+  reason?: string;
+}
+
+/**
  * The one seam between optimizers and compute engines (tfjs backends, ONNX Runtime, ...).
  * The image is optimized in pixel space (RGB 0..255, HWC); preprocessing happens inside.
  */

@@ -1,12 +1,12 @@
 /**
  * LossEvaluator on ONNX Runtime. One loss-and-gradient session per job (its graph is built for the
  * job's image size, with the targets baked in as constants); the forward feature sessions that
- * compute the targets are shared per engine (see OnnxBackend).
+ * compute the targets are shared per engine (see OnnxSessions).
  */
-import { StylizeError } from '../../../common/errors.ts';
+import { StylizeError, errorSummary } from '../../../common/errors.ts';
 import { buildLossGraph } from './vgg-graph.ts';
 import { onnxConvWeights } from './weights.ts';
-import type { OnnxBackend } from './backend.ts';
+import type { OnnxSessions } from './sessions.ts';
 import type { Ort, OrtSession } from './runtime.ts';
 import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';
 import { vggLayerIndex, type VggLayerName } from '../../../common/vgg19.ts';
@@ -16,7 +16,7 @@ function runFailure(err: unknown, what: string): StylizeError {
   if (/alloc|out of memory|bad_alloc|OOM/i.test(msg)) {
     return new StylizeError('out_of_memory', `ONNX Runtime ran out of memory ${what}; use a smaller size.`, { cause: err });
   }
-  return new StylizeError('internal', `ONNX Runtime failed ${what}: ${msg.split('\n')[0]}`, { cause: err });
+  return new StylizeError('internal', `ONNX Runtime failed ${what}: ${errorSummary(err)}`, { cause: err });
 }
 
 export class OnnxEvaluator implements LossEvaluator {
@@ -42,7 +42,7 @@ export class OnnxEvaluator implements LossEvaluator {
     this.height = height;
   }
 
-  static async create(spec: EvaluatorSpec, owner: OnnxBackend, onDispose?: (ev: OnnxEvaluator) => void): Promise<OnnxEvaluator> {
+  static async create(spec: EvaluatorSpec, owner: OnnxSessions, onDispose?: (ev: OnnxEvaluator) => void): Promise<OnnxEvaluator> {
     const { width, height } = spec.content;
     const layers = onnxConvWeights(spec.weights);
     const contentLayers = [...new Set(spec.contentLayers)];

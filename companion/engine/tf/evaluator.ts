@@ -1,5 +1,5 @@
 /** LossEvaluator on tfjs: any registered backend (tfjs-node(-gpu), webgpu, wasm, cpu). */
-import { tf } from './backend.ts';
+import { tf } from './runtime.ts';
 import { VggNet } from './vgg.ts';
 import { contentLoss, gramNormalized, styleLayerLoss, tvLoss } from './losses.ts';
 import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';

@@ -3,7 +3,7 @@
  * gradient of a 3x3 / stride 1 / 'same' conv is a forward conv of dy with the kernel flipped in H, W
  * and in/out swapped, which runs ~9x faster on wasm than tfjs's generic Conv2DBackpropInput.
  */
-import { tf } from './backend.ts';
+import { tf } from './runtime.ts';
 import type { Pooling } from '../types.ts';
 import type { VggWeights } from '../../../weights/types.ts';
 import { BGR_MEAN, VGG19_LAYERS, poolsAfter, vggLayerIndex, type VggLayerName } from '../../../common/vgg19.ts';

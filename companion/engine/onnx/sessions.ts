@@ -1,8 +1,8 @@
 /**
- * One engine's ONNX Runtime backend: the chosen execution provider, the shared forward sessions
- * that compute style and content targets, and the evaluators built per job.
+ * One engine's ONNX Runtime sessions: on the chosen execution provider, the shared forward sessions
+ * that compute style and content targets, and the evaluators (one loss session each) built per job.
  */
-import { StylizeError } from '../../../common/errors.ts';
+import { StylizeError, errorSummary } from '../../../common/errors.ts';
 import { OnnxEvaluator } from './evaluator.ts';
 import { buildFeatureGraph } from './vgg-graph.ts';
 import { onnxConvWeights } from './weights.ts';
@@ -44,14 +44,14 @@ export class FeatureExtractor {
   }
 }
 
-export class OnnxBackend {
+export class OnnxSessions {
   private readonly features = new Map<string, Promise<FeatureExtractor>>();
   private readonly live = new Set<OnnxEvaluator>();
 
   private constructor(readonly ort: Ort, readonly provider: OnnxProvider, readonly name: string) {}
 
-  static async open(provider: OnnxProvider): Promise<OnnxBackend> {
-    return new OnnxBackend(await loadOrt(), provider, `onnx-${provider}`);
+  static async open(provider: OnnxProvider): Promise<OnnxSessions> {
+    return new OnnxSessions(await loadOrt(), provider, `onnx-${provider}`);
   }
 
   sessionOptions() {
@@ -68,7 +68,7 @@ export class OnnxBackend {
           const session = await this.ort.InferenceSession.create(graph.bytes, this.sessionOptions());
           return new FeatureExtractor(this.ort, session, graph.contentOutputs, graph.gramOutputs);
         } catch (err) {
-          throw new StylizeError('internal', `ONNX Runtime could not build the VGG-19 feature graph: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+          throw new StylizeError('internal', `ONNX Runtime could not build the VGG-19 feature graph: ${errorSummary(err)}`, { cause: err });
         }
       })();
       p.catch(() => this.features.delete(key));
