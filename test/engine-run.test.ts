@@ -3,7 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Engine } from '../companion/engine/engine.ts';
-import type { LossTerms, StylizeResult } from '../companion/engine/types.ts';
+import type { LossTerms } from '../common/losses.ts';
+import type { StylizeResult } from '../companion/engine/types.ts';
 import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
 
 type Row = LossTerms & { iteration: number };

@@ -1,8 +1,12 @@
+/** The engine's types: images, evaluators, settings, requests, progress and results. */
 import type { VggWeights } from '../../weights/types.ts';
 import type { VggLayerName } from '../../common/vgg19.ts';
 import type { LossTerms } from '../../common/losses.ts';
 
-/** Part of the engine's API (ProgressEvent, Evaluation); defined in common/ for the CLI and server too. */
+/**
+ * TRANSITIONAL (issue 11, phase A): LossTerms lives in common/losses.ts; this re-export keeps the
+ * server's in-flight branches (engine-host.ts, worker-messages.ts) compiling. Remove in phase B.
+ */
 export type { LossTerms };
 
 /** An RGB(A) image in float32, HWC, values 0..255. */
