@@ -9,7 +9,8 @@
  *   webgpu         tfjs on a hardware WebGPU adapter;
  *   onnx-cpu       ORT's CPU kernels (MLAS), ~150 GFLOP/s in conv here, many times wasm's ~17,
  *                  which is why it also goes before tfjs-node (libtensorflow's CPU kernels);
- *   tfjs-node, wasm, cpu  as before.
+ *   tfjs-node      libtensorflow's CPU kernels;
+ *   wasm, cpu      tfjs in WebAssembly with SIMD, then plain JavaScript (portable, slowest).
  * `onnx` means the best ONNX Runtime provider (a GPU one, else the CPU); `onnx-<provider>` forces one.
  */
 import { StylizeError } from '../../common/errors.ts';
