@@ -13,7 +13,6 @@
  * `started`, `progress`..., binary `preview` frames, binary `result` frame then `done`; or `cancelled`
  * or `error`. See README "Companion protocol".
  */
-import type { LossTerms, StylizeSettings } from '../companion/engine/types.ts';
 import { ProtocolError, isErrorCode, type ErrorCode } from './errors.ts';
 import { arr, bool, fail, isObj, num, obj, oneOf, optNum, optStr, str, type Obj } from './check.ts';
 
@@ -42,7 +41,50 @@ const STYLE_NAME = {
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
 
-export type WireSettings = Partial<StylizeSettings>;
+/**
+ * A job's settings as they travel: the protocol's own contract, declared here so that it changes
+ * only on purpose. The companion maps them to its engine's settings and checks, at compile time,
+ * that both keep the same fields (companion/server/wire-settings.ts). Layer names are strings here:
+ * conv4_2 or block4_conv2, checked by the companion.
+ */
+export interface WireJobSettings {
+  /** Long side of the output in pixels; the content's aspect ratio is kept. */
+  size: number;
+  iterations: number;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  optimizer: 'adam' | 'lbfgs';
+  learningRate: number;
+  init: 'noise' | 'content' | 'random';
+  /** Share of noise in the 'noise' init. */
+  noiseRatio: number;
+  seed: number;
+  pooling: 'avg' | 'max';
+  contentLayers: string[];
+  styleLayers: { layer: string; weight: number }[];
+  /** A preview frame every N iterations (0 = none). */
+  previewEvery: number;
+  /** Luminance-only transfer: keep the content's colours. */
+  preserveColors: boolean;
+  /** Style image size relative to the output's long side. */
+  styleScale: number;
+  /** Coarse-to-fine: 'auto', 'off', or ascending long sides ending at `size`. */
+  scales: 'auto' | 'off' | number[];
+  /** Iterations per scale, one per scale. */
+  scaleIterations?: number[];
+}
+
+/** What a `submit` may carry: any subset; the rest comes from `capabilities.settings.defaults`. */
+export type WireSettings = Partial<WireJobSettings>;
+
+/** One iteration's loss by term, as `progress` and `done` report it. */
+export interface WireLossTerms {
+  content: number;
+  style: number;
+  tv: number;
+  total: number;
+}
 
 /** A style of a submitted job: bytes uploaded in the same frame, or an entry of the style library. */
 export type StyleSource =
@@ -167,7 +209,7 @@ export interface CapabilitiesMessage {
     /** Connections with no message and no job for this long are closed (0 = never). */
     idleTimeoutMs: number;
   };
-  settings: { defaults: StylizeSettings; bounds: SettingBounds };
+  settings: { defaults: WireJobSettings; bounds: SettingBounds };
   styles: StyleInfo[];
   /**
    * Present while the companion is not ready to run jobs yet (it is downloading or loading the model);
@@ -187,7 +229,7 @@ export interface ProgressMessage {
   jobId: string;
   iteration: number;
   iterations: number;
-  losses: LossTerms;
+  losses: WireLossTerms;
   elapsedMs: number;
   etaMs: number;
 }
@@ -200,7 +242,7 @@ export interface DoneMessage {
   /** Byte length of the PNG in the `result` frame. */
   bytes: number;
   iterations: number;
-  losses: LossTerms;
+  losses: WireLossTerms;
   elapsedMs: number;
   backend: string;
 }

@@ -15,7 +15,7 @@ import {
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
 import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { estimateJob } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';

@@ -4,7 +4,8 @@
  * JobView list this reports.
  */
 import type { Host, LayerPixels, LayerSummary, PlaceOutcome } from '../host/host.ts';
-import { MAX_IMAGE_SIDE, strengthToWeights, type PluginSettings } from '../host/settings.ts';
+import { MAX_IMAGE_SIDE, type PluginSettings } from '../host/settings.ts';
+import { strengthToWeights } from '../../common/strength.ts';
 import type { SubmitStyle } from '../../protocol/frames.ts';
 import type { CapabilitiesMessage, WireSettings } from '../../protocol/messages.ts';
 import { CompanionError, type CompanionClient, type JobHandle } from './companion-client.ts';
