@@ -432,3 +432,39 @@ test('the page outside Photopea says where it belongs; a foreign page cannot fra
     await framer.close();
   }
 });
+
+test('hidden mid-job: Photopea destroys the panel, the companion keeps the result, and the reopened panel offers it and places it', async () => {
+  await selectInPhotopea('Photo');
+  const named = async () => (await layers()).filter((l) => l.name === 'Photo · Starry Night').length;
+  const before = await named();
+  await ui.locator('.style-card[data-style="Starry Night"]').click();
+  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
+  await ui.locator('#set-size').selectOption('128');
+  await ui.locator('#set-iterations').fill('300');
+  await ui.locator('#set-iterations').press('Tab');
+  await ui.locator('#stylize').click();
+  await ui.locator('.job[data-phase="running"]').waitFor({ timeout: 120_000 });
+  await pp('hidePanel');
+  await until('the plugin page is gone', async () => !page.frames().some((f) => f.url().includes('/photopea')));
+
+  await pp('showPanel');
+  // Third-party storage may be blocked here (then the token lasted only as long as the page).
+  const tokenPanel = ui.locator('#token-panel');
+  const connected = ui.locator('#conn[data-status="connected"]');
+  await Promise.race([tokenPanel.waitFor({ state: 'visible', timeout: 30_000 }), connected.waitFor({ timeout: 30_000 })]);
+  if (await tokenPanel.isVisible()) {
+    await ui.locator('#token-input').fill(companion.token);
+    await ui.locator('#token-save').click();
+  }
+  await connected.waitFor({ timeout: 30_000 });
+  const add = ui.locator('#kept .kept-add');
+  await add.waitFor({ timeout: 300_000 }).catch((err: Error) => { throw new Error(`${err.message}\ncompanion log:\n${companion.logs.slice(-3000)}`); });
+  assert.match(await ui.locator('#kept').innerText(), /finished while the plugin was closed[\s\S]*Photo · Starry Night/);
+  await add.click();
+  await ui.locator('#kept .kept-status', { hasText: /^Added Photo · Starry Night/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await named(), before + 1, 'the kept result was placed');
+  const placed = (await layers()).find((l) => l.name === 'Photo · Starry Night')!;
+  assert.deepEqual(placed.bounds, [8, 6, 72, 54], 'at the source\'s bounds');
+  const log = await pp<{ errors: string[]; refused: string[]; silentEnds: string[] }>('log');
+  assert.deepEqual([log.errors, log.refused, log.silentEnds], [[], [], []]);
+});

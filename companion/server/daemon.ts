@@ -584,7 +584,8 @@ export class Daemon {
 
   private takeKept(s: Session, jobId: string, send: boolean): void {
     const r = s.clientId ? this.kept.take(s.clientId, jobId) : undefined;
-    if (!r) throw new ProtocolError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`);
+    // Answered with the jobId, so the client can tell which fetch failed.
+    if (!r) return s.sendError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`, { jobId });
     if (!send) return;
     s.sendBinary(encodeFrame({ type: 'result', jobId: r.jobId, mime: 'image/png', width: r.done.width, height: r.done.height }, r.png));
     s.sendJson(r.done);

@@ -9,6 +9,7 @@ import {
 import type { StyleInfo } from '../../protocol/messages.ts';
 import { BatchRunner, effectiveOutputSize, type JobView, type StyleChoice } from './batch.ts';
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
+import { KeptOffer } from './kept-offer.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
 import { drawLossChart } from './loss-chart.ts';
 
@@ -22,6 +23,8 @@ const MAX_STYLE_FILE_BYTES = 32 * 1024 * 1024;
 export interface AppOptions {
   /** Makes the companion client (tests inject one); default: a real one on 127.0.0.1. */
   createClient?: (settings: PluginSettings) => CompanionClient;
+  /** A stable id of this plugin install: jobs then outlive the window and their results are offered when it reopens. */
+  clientId?: string;
 }
 
 export class App {
@@ -78,8 +81,12 @@ export class App {
       this.showGeneralError(`Could not load your settings; using the defaults. ${explainError(err).title}`);
     }
     this.client = this.options.createClient?.(this.settings)
-      ?? new CompanionClient({ port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin` });
+      ?? new CompanionClient({
+        port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin`,
+        ...(this.options.clientId && { clientId: this.options.clientId }),
+      });
     this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
+    new KeptOffer(this.host, this.client, this.el('kept'));
     this.client.onStateChange((state) => this.onConnection(state));
     this.client.onThumbnail((name, png) => {
       this.libraryThumbs.set(name.toLowerCase(), this.urlFor(png));
