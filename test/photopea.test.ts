@@ -102,6 +102,15 @@ async function selectInPhotopea(name: string): Promise<void> {
   await ui.locator('#selection-list .name', { hasText: new RegExp(`^${name}$`) }).waitFor({ timeout: 10_000 });
 }
 
+/** Picks a library style and the job's size and iterations in the plugin's window. */
+async function chooseJob(style: string, size: number, iterations: number): Promise<void> {
+  await ui.locator(`.style-card[data-style="${style}"]`).click();
+  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
+  await ui.locator('#set-size').selectOption(String(size));
+  await ui.locator('#set-iterations').fill(String(iterations));
+  await ui.locator('#set-iterations').press('Tab');
+}
+
 before(async () => {
   buildDir = await mkdtemp(path.join(os.tmpdir(), 'stylize-photopea-build-'));
   await buildPlugin({ outDir: buildDir, typecheck: false });
@@ -249,11 +258,7 @@ test('export: only the active layer, cut to its bounds, even under another layer
 test('Stylize: the layer is exported, stylized by the companion and placed back as a new layer at its bounds', async () => {
   await pp('resetLog');
   const before = await layers();
-  await ui.locator('.style-card[data-style="Starry Night"]').click();
-  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
-  await ui.locator('#set-size').selectOption('128');
-  await ui.locator('#set-iterations').fill('5');
-  await ui.locator('#set-iterations').press('Tab');
+  await chooseJob('Starry Night', 128, 5);
   assert.match(await ui.locator('#stylize-hint').innerText(), /5 iterations .* adds a new layer/);
   await ui.locator('#stylize').click();
   await ui.locator('.job[data-phase="done"]').waitFor({ timeout: 180_000 });
@@ -437,11 +442,7 @@ test('hidden mid-job: Photopea destroys the panel, the companion keeps the resul
   await selectInPhotopea('Photo');
   const named = async () => (await layers()).filter((l) => l.name === 'Photo · Starry Night').length;
   const before = await named();
-  await ui.locator('.style-card[data-style="Starry Night"]').click();
-  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
-  await ui.locator('#set-size').selectOption('128');
-  await ui.locator('#set-iterations').fill('300');
-  await ui.locator('#set-iterations').press('Tab');
+  await chooseJob('Starry Night', 128, 300);
   await ui.locator('#stylize').click();
   await ui.locator('.job[data-phase="running"]').waitFor({ timeout: 120_000 });
   await pp('hidePanel');
