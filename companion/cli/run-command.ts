@@ -6,102 +6,16 @@ import path from 'node:path';
 import sharp from 'sharp';
 import cliProgress from 'cli-progress';
 import { Engine } from '../engine/engine.ts';
-import { backendNames } from '../engine/select-backend.ts';
 import { StylizeError, errorSummary } from '../../common/errors.ts';
-import { DEFAULT_SETTINGS, resolveSettings } from '../engine/settings.ts';
+import { resolveSettings } from '../engine/settings.ts';
 import type { ProgressEvent, StylizeSettings } from '../engine/types.ts';
 import { encodePng, probeImage } from '../engine/image.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { lossCsv, lossSvg } from './loss-plot.ts';
 import { CliError, formatDuration } from './cli-error.ts';
+import { FLAG_OF, PARSE_OPTIONS, RUN_USAGE, num, settingsFromArgs } from './run-options.ts';
 
-export const RUN_USAGE = `Usage: stylize CONTENT STYLE [STYLE ...] -o OUT.png [options]
-
-Optimizes OUT so that its VGG-19 features match CONTENT (conv4_2) and the Gram matrices of
-STYLE (conv1_1..conv5_1), after Gatys et al. Losses are the CS20SI assignment's; the default
-plan is L-BFGS coarse to fine (docs/quality.md).
-
-Output
-  -o, --output FILE          result image (.png, .jpg or .webp)                      (required)
-  --size N                   long side of the output in px, aspect kept       (default ${DEFAULT_SETTINGS.size})
-  --save-every N             also write OUT-iterN.png every N iterations           (default 0: off)
-  --loss-log FILE            loss CSV (iteration,content,style,tv,total)  (default OUT-losses.csv)
-  --loss-plot FILE           loss curves as SVG                           (default OUT-losses.svg)
-Optimization
-  --iterations N             per scale of the coarse-to-fine plan    (default ${DEFAULT_SETTINGS.iterations})
-  --optimizer adam|lbfgs     (default ${DEFAULT_SETTINGS.optimizer})
-  --learning-rate X          Adam step size, L-BFGS step scale           (default 2 with adam, 1 with lbfgs)
-  --init noise|content|random  starting image                              (default ${DEFAULT_SETTINGS.init})
-  --noise-ratio X            noise share of the 'noise' init, 0..1            (default ${DEFAULT_SETTINGS.noiseRatio})
-  --seed N                   integer seed of the initial noise                  (default ${DEFAULT_SETTINGS.seed})
-Loss
-  --content-weight X         (default ${DEFAULT_SETTINGS.contentWeight})
-  --style-weight X           (default ${DEFAULT_SETTINGS.styleWeight})
-  --tv-weight X              total-variation smoothing                         (default ${DEFAULT_SETTINGS.tvWeight})
-  --style-blend-weights L    comma list, one weight per STYLE          (default equal)
-  --content-layers L         comma list of VGG layers                     (default conv4_2)
-  --style-layers L           comma list                         (default conv1_1,conv2_1,conv3_1,conv4_1,conv5_1)
-  --style-layer-weights L    comma list, one per style layer                 (default 0.5,1,1.5,3,4)
-  --pooling avg|max          (default ${DEFAULT_SETTINGS.pooling})
-  --style-scale X            style image size relative to the output            (default ${DEFAULT_SETTINGS.styleScale})
-  --preserve-colors          keep the content's colours (luminance-only transfer)
-Scale
-  --scales auto|off|L        coarse-to-fine long sides (default auto: from 128 px in sqrt(2) steps)
-  --scale-iterations L       iterations per scale (default with L: --iterations, then half per finer scale)
-  The seed recipe (CS20SI): --optimizer adam --scales off --iterations 300
-Compute
-  --backend NAME             ${backendNames().join(', ')}
-                             (default auto: the fastest that works here)
-  --weights DIR              VGG-19 weights folder (default: $STYLIZE_WEIGHTS, weights/cache, ../shared)
-  -q, --quiet                no progress output
-  -h, --help
-`;
-
-const OPTIONS = {
-  output: { type: 'string', short: 'o' },
-  size: { type: 'string' },
-  iterations: { type: 'string' },
-  'content-weight': { type: 'string' },
-  'style-weight': { type: 'string' },
-  'tv-weight': { type: 'string' },
-  'style-blend-weights': { type: 'string' },
-  optimizer: { type: 'string' },
-  'learning-rate': { type: 'string' },
-  init: { type: 'string' },
-  'noise-ratio': { type: 'string' },
-  seed: { type: 'string' },
-  pooling: { type: 'string' },
-  'style-scale': { type: 'string' },
-  'preserve-colors': { type: 'boolean' },
-  scales: { type: 'string' },
-  'scale-iterations': { type: 'string' },
-  'content-layers': { type: 'string' },
-  'style-layers': { type: 'string' },
-  'style-layer-weights': { type: 'string' },
-  backend: { type: 'string' },
-  weights: { type: 'string' },
-  'save-every': { type: 'string' },
-  'loss-log': { type: 'string' },
-  'loss-plot': { type: 'string' },
-  quiet: { type: 'boolean', short: 'q' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-/** CLI flag name for a settings key, so error messages name what the user typed. */
-const FLAG_OF: Record<string, string> = {
-  size: '--size', iterations: '--iterations', contentWeight: '--content-weight', styleWeight: '--style-weight',
-  tvWeight: '--tv-weight', optimizer: '--optimizer', learningRate: '--learning-rate', init: '--init',
-  noiseRatio: '--noise-ratio', seed: '--seed', pooling: '--pooling', contentLayers: '--content-layers',
-  styleLayers: '--style-layers', styleLayerWeights: '--style-layer-weights', previewEvery: '--save-every',
-  styleScale: '--style-scale', preserveColors: '--preserve-colors', scales: '--scales', scaleIterations: '--scale-iterations',
-};
-
-function num(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v)) throw new CliError(`${flag} needs a number (got "${raw}").`);
-  return v;
-}
+export { RUN_USAGE };
 
 async function readInput(file: string, what: string): Promise<Uint8Array> {
   let st;
@@ -142,19 +56,23 @@ async function encodeFor(file: string, png: Uint8Array): Promise<Uint8Array> {
 export async function runStylizeCommand(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
     throw new CliError(`${errorSummary(err)} (see stylize --help)`, 2);
   }
-  const { values: o, positionals } = parsed;
+  const { positionals } = parsed;
+  const o = parsed.values as Record<string, string | boolean | undefined>;
+  /** The value of a string option (parseArgs has checked its type). */
+  const str = (flag: string) => o[flag] as string | undefined;
   if (o.help) {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
   if (positionals.length < 2) throw new CliError('Give a content image and at least one style image: stylize CONTENT STYLE -o OUT.png', 2);
-  if (!o.output) throw new CliError('Missing -o OUT.png: where should the result go?', 2);
+  const output = str('output');
+  if (!output) throw new CliError('Missing -o OUT.png: where should the result go?', 2);
   const [contentPath, ...stylePaths] = positionals;
-  const out = path.resolve(o.output);
+  const out = path.resolve(output);
   const outDir = path.dirname(out);
   try {
     await access(outDir, constants.W_OK);
@@ -162,37 +80,16 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
     throw new CliError(`Cannot write to the output folder "${outDir}": it does not exist or is not writable.`);
   }
   for (const input of positionals) {
-    if (path.resolve(input) === out) throw new CliError(`-o ${o.output} would overwrite an input image; choose another output name.`);
+    if (path.resolve(input) === out) throw new CliError(`-o ${output} would overwrite an input image; choose another output name.`);
   }
   checkOutputType(out);
 
-  const blend = o['style-blend-weights']?.split(',').map((s) => num('--style-blend-weights', s)!);
+  const blend = str('style-blend-weights')?.split(',').map((s) => num('--style-blend-weights', s)!);
   if (blend && blend.length !== stylePaths.length) {
     throw new CliError(`--style-blend-weights has ${blend.length} values for ${stylePaths.length} style image(s).`);
   }
-  const saveEvery = num('--save-every', o['save-every']) ?? 0;
-  const settings: Partial<StylizeSettings> & Record<string, unknown> = {
-    size: num('--size', o.size),
-    iterations: num('--iterations', o.iterations),
-    contentWeight: num('--content-weight', o['content-weight']),
-    styleWeight: num('--style-weight', o['style-weight']),
-    tvWeight: num('--tv-weight', o['tv-weight']),
-    optimizer: o.optimizer as StylizeSettings['optimizer'],
-    learningRate: num('--learning-rate', o['learning-rate']),
-    init: o.init as StylizeSettings['init'],
-    noiseRatio: num('--noise-ratio', o['noise-ratio']),
-    seed: num('--seed', o.seed),
-    pooling: o.pooling as StylizeSettings['pooling'],
-    contentLayers: o['content-layers'] as unknown as StylizeSettings['contentLayers'],
-    styleLayers: o['style-layers'] as unknown as StylizeSettings['styleLayers'],
-    styleLayerWeights: o['style-layer-weights'],
-    previewEvery: saveEvery,
-    styleScale: num('--style-scale', o['style-scale']),
-    preserveColors: o['preserve-colors'],
-    scales: o.scales as StylizeSettings['scales'] | undefined,
-    scaleIterations: o['scale-iterations'] as unknown as number[] | undefined,
-  };
-  for (const k of Object.keys(settings)) if (settings[k] === undefined) delete settings[k];
+  const settings = settingsFromArgs(o) as Partial<StylizeSettings>;
+  const saveEvery = settings.previewEvery ?? 0;
   // Validate before the slow start (weights, backend), so a typo fails in milliseconds.
   try {
     resolveSettings(settings);
@@ -204,11 +101,11 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
   const styles = [];
   for (const [i, p] of stylePaths.entries()) styles.push({ image: await readInput(p, 'style image'), weight: blend?.[i] });
 
-  const quiet = o.quiet ?? false;
+  const quiet = o.quiet === true;
   const log = (msg: string) => { if (!quiet) process.stderr.write(msg + '\n'); };
   let engine: Engine;
   try {
-    engine = await Engine.create({ backend: o.backend ?? 'auto', weightsDir: o.weights });
+    engine = await Engine.create({ backend: str('backend') ?? 'auto', weightsDir: str('weights') });
   } catch (err) {
     throw toCliError(err);
   }
@@ -259,8 +156,8 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
     bar?.stop();
     await Promise.all(pendingWrites);
     await writeFileAtomic(out, await encodeFor(out, result.png));
-    const csvPath = o['loss-log'] ?? withSuffix(out, '-losses', '.csv');
-    const svgPath = o['loss-plot'] ?? withSuffix(out, '-losses', '.svg');
+    const csvPath = str('loss-log') ?? withSuffix(out, '-losses', '.csv');
+    const svgPath = str('loss-plot') ?? withSuffix(out, '-losses', '.svg');
     await writeFileAtomic(csvPath, lossCsv(result.losses));
     await writeFileAtomic(svgPath, lossSvg(result.losses, `${path.basename(contentPath)} in the style of ${stylePaths.map((p) => path.basename(p)).join(' + ')}`));
     const last = result.losses.at(-1)!;

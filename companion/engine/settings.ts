@@ -7,60 +7,26 @@
 import { StylizeError } from '../../common/errors.ts';
 import { toKerasLayerName } from '../../common/vgg19.ts';
 import { planScales } from './plan.ts';
+import { DEFAULT_LEARNING_RATE, SETTING_KEYS, settingSpec, type BoundedKey } from './setting-table.ts';
 import type { StylizeSettings } from './types.ts';
 
-export const SEED_STYLE_LAYER_WEIGHTS = [0.5, 1, 1.5, 3, 4];
+export { DEFAULT_LEARNING_RATE, SEED_STYLE_LAYER_WEIGHTS } from './setting-table.ts';
 
 /** The seed recipe's plan, one setting group away from the default: `--optimizer adam --scales off --iterations 300`. */
 export const SEED_PLAN = Object.freeze({ optimizer: 'adam', scales: 'off', iterations: 300 }) as Pick<StylizeSettings, 'optimizer' | 'scales' | 'iterations'>;
 
-/** Adam's step is in pixel units (the seed's 2); L-BFGS's is a multiple of its curvature-scaled step (1). */
-export const DEFAULT_LEARNING_RATE: Record<StylizeSettings['optimizer'], number> = { adam: 2, lbfgs: 1 };
+/** Every setting's default, from the table (scaleIterations has none: it follows the plan). */
+export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze(Object.fromEntries(
+  SETTING_KEYS.filter((k) => settingSpec(k).default !== undefined).map((k) => [k, settingSpec(k).default]),
+)) as unknown as StylizeSettings;
 
-export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze({
-  size: 333,
-  /** At each scale of the 'auto' coarse-to-fine plan (plan.ts). */
-  iterations: 30,
-  contentWeight: 0.01,
-  styleWeight: 1,
-  tvWeight: 0,
-  optimizer: 'lbfgs',
-  learningRate: DEFAULT_LEARNING_RATE.lbfgs,
-  init: 'noise',
-  noiseRatio: 0.6,
-  seed: 0,
-  pooling: 'avg',
-  contentLayers: ['block4_conv2'],
-  styleLayers: ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'].map((layer, i) => ({
-    layer: layer as StylizeSettings['contentLayers'][number],
-    weight: SEED_STYLE_LAYER_WEIGHTS[i],
-  })),
-  previewEvery: 0,
-  preserveColors: false,
-  styleScale: 1,
-  scales: 'auto',
-}) as StylizeSettings;
+/** Hard limits, from the table; the daemon may apply tighter ones. */
+export const SETTING_BOUNDS = Object.freeze(Object.fromEntries(
+  SETTING_KEYS.flatMap((k) => settingSpec(k).bounds ? [[k, settingSpec(k).bounds]] : []),
+)) as { readonly [K in BoundedKey]: { readonly min: number; readonly max: number } };
 
-/** Hard limits; the daemon may apply tighter ones. 4096 px is Figma's image limit. */
-export const SETTING_BOUNDS = {
-  size: { min: 16, max: 4096 },
-  iterations: { min: 1, max: 10000 },
-  contentWeight: { min: 0, max: 1e6 },
-  styleWeight: { min: 0, max: 1e6 },
-  tvWeight: { min: 0, max: 1e6 },
-  learningRate: { min: 1e-4, max: 1000 },
-  noiseRatio: { min: 0, max: 1 },
-  seed: { min: 0, max: 2 ** 32 - 1 },
-  previewEvery: { min: 0, max: 10000 },
-  styleScale: { min: 0.05, max: 4 },
-} as const satisfies Record<string, { min: number; max: number }>;
-
-const INTEGER_KEYS = new Set(['size', 'iterations', 'seed', 'previewEvery']);
-const ENUMS: Record<string, readonly string[]> = {
-  optimizer: ['adam', 'lbfgs'],
-  init: ['noise', 'content', 'random'],
-  pooling: ['avg', 'max'],
-};
+const INTEGER_KEYS = new Set(SETTING_KEYS.filter((k) => settingSpec(k).type === 'integer'));
+const ENUMS = Object.fromEntries(SETTING_KEYS.flatMap((k) => settingSpec(k).choices ? [[k, settingSpec(k).choices!]] : [])) as Record<string, readonly string[]>;
 
 function bad(message: string): never {
   throw new StylizeError('bad_setting', message);
@@ -92,7 +58,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) bad('settings must be an object.');
   const input = partial as Record<string, unknown>;
   const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
-  const known = new Set([...Object.keys(DEFAULT_SETTINGS), 'styleLayerWeights', 'scaleIterations']);
+  const known = new Set<string>(SETTING_KEYS);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) bad(`Unknown setting "${key}". Known settings: ${[...known].join(', ')}.`);
   }
@@ -100,7 +66,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
     const v = input[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a number (got ${JSON.stringify(v)}).`);
-    if (INTEGER_KEYS.has(key) && !Number.isInteger(v)) bad(`${key} must be a whole number (got ${v}).`);
+    if (INTEGER_KEYS.has(key as BoundedKey) && !Number.isInteger(v)) bad(`${key} must be a whole number (got ${v}).`);
     if (v < bounds.min || v > bounds.max) bad(`${key} must be between ${bounds.min} and ${bounds.max} (got ${v}).`);
     out[key] = v;
   }
