@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { buildBundle, type BundleResult } from '../scripts/build-bundle.ts';
-import { CONTENT_DIR, REPO, STYLE_DIR, weightsDir } from './helpers/fixtures.ts';
+import { CONTENT_DIR, REPO, STYLE_DIR, weightsDir } from './helpers/paths.ts';
 import { startDaemon, TestClient, testImage } from './helpers/daemon.ts';
 
 let work: string;

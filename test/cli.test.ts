@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { CONTENT_DIR, REPO, STYLE_DIR } from './helpers/fixtures.ts';
+import { CONTENT_DIR, REPO, STYLE_DIR } from './helpers/paths.ts';
 import { pngClaiming } from './helpers/png.ts';
 
 const CONTENT = path.join(CONTENT_DIR, 'tubingen.jpg');

@@ -10,7 +10,8 @@ import { TfEvaluator } from '../companion/engine/tf/evaluator.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
 import { resolveSettings } from '../companion/engine/settings.ts';
 import type { RgbaImage } from '../companion/engine/types.ts';
-import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
+import { contentImage, styleImage } from './helpers/fixtures.ts';
+import { weightsDir } from './helpers/paths.ts';
 
 let engine: Engine;
 before(async () => {

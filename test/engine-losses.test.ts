@@ -10,7 +10,8 @@ import { loadVggWeights } from '../weights/loader.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
 import { resolveSettings } from '../companion/engine/settings.ts';
 import { seededRandom } from '../common/random.ts';
-import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
+import { contentImage, styleImage } from './helpers/fixtures.ts';
+import { weightsDir } from './helpers/paths.ts';
 import type { VggWeights } from '../weights/types.ts';
 
 let weights: VggWeights;

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { Engine } from '../companion/engine/engine.ts';
 import type { LossTerms } from '../common/losses.ts';
 import type { StylizeResult } from '../companion/engine/types.ts';
-import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
+import { contentImage, styleImage } from './helpers/fixtures.ts';
+import { weightsDir } from './helpers/paths.ts';
 
 type Row = LossTerms & { iteration: number };
 

@@ -7,18 +7,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { checkFigmaManifest, figmaCsp, type ManifestProblem } from './helpers/figma-manifest-rules.ts';
 import { companionPorts } from '../scripts/manifest-network.ts';
 import { DEFAULT_PORT } from '../protocol/messages.ts';
+import { REPO } from './helpers/paths.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const read = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
-const manifest = () => read(path.join(here, '..', 'manifest.json'));
+const manifest = () => read(path.join(REPO, 'manifest.json'));
 const rules = (m: unknown) => checkFigmaManifest(m).map((p) => p.rule);
 
 test('the old manifest (raw 127.0.0.1 entries) is refused as Figma refused it', () => {
-  const problems = checkFigmaManifest(read(path.join(here, 'fixtures', 'figma-manifest-before-issue-10.json')));
+  const problems = checkFigmaManifest(read(path.join(REPO, 'test', 'fixtures', 'figma-manifest-before-issue-10.json')));
   assert.deepEqual(problems.map((p) => p.rule), ['allowed-domain-pattern', 'allowed-domain-pattern']);
   assert.match(problems[0].message, /'ws:\/\/127\.0\.0\.1:7849' must be a valid URL: Figma takes no IP addresses, write localhost/);
 });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { REPO } from './helpers/fixtures.ts';
+import { REPO } from './helpers/paths.ts';
 import { edgesOf, layerOf, moduleSpecifiers, projectEdges, projectFiles, violations } from './helpers/import-graph.ts';
 
 test('the project has no import against the layer order', () => {

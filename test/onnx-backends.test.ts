@@ -6,7 +6,7 @@ import { autoOrder, backendNames, onnxProviderOf, selectBackend } from '../compa
 import { probeProvider } from '../companion/engine/onnx/runtime.ts';
 import { Engine } from '../companion/engine/engine.ts';
 import { StylizeError } from '../common/errors.ts';
-import { weightsDir } from './helpers/fixtures.ts';
+import { weightsDir } from './helpers/paths.ts';
 
 test('the CPU execution provider initializes and computes a test convolution correctly', async () => {
   const p = await probeProvider('cpu');

@@ -17,7 +17,8 @@ import { seededRandom } from '../common/random.ts';
 import { StylizeError } from '../common/errors.ts';
 import type { EvaluatorSpec, Evaluation, Pooling, StylizeSettings } from '../companion/engine/types.ts';
 import type { VggWeights } from '../weights/types.ts';
-import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
+import { contentImage, styleImage } from './helpers/fixtures.ts';
+import { weightsDir } from './helpers/paths.ts';
 
 let weights: VggWeights;
 let onnx: OnnxSessions;

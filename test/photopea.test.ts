@@ -14,17 +14,16 @@ import { after, before, test } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
 import { buildPlugin } from '../scripts/build-plugin.ts';
 import { launchBrowser, until, type LaunchedBrowser } from './helpers/browser.ts';
-import { Companion, SHARED } from './helpers/plugin-companion.ts';
+import { Companion } from './helpers/plugin-companion.ts';
+import { REPO, SHARED } from './helpers/paths.ts';
 import { es5Problems, instrumentReads, photopeaRefusals } from './helpers/photopea-es5.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const PHOTOPEA = 'https://www.photopea.com';
 const SCRIPT_TIMEOUT_S = 3;
 
@@ -116,7 +115,7 @@ before(async () => {
   await buildPlugin({ outDir: buildDir, typecheck: false });
   companion = await Companion.create({ styles: { 'Starry Night': 'starry_night.jpg' }, args: ['--plugin-dir', buildDir] });
   const standIn = await esbuild.build({
-    entryPoints: [path.join(here, 'helpers', 'photopea-stand-in.ts')],
+    entryPoints: [path.join(REPO, 'test', 'helpers', 'photopea-stand-in.ts')],
     bundle: true, format: 'iife', platform: 'browser', target: 'chrome100', write: false, logLevel: 'silent',
   });
   files.set('/stand-in.js', { type: 'text/javascript', body: standIn.outputFiles[0].text });

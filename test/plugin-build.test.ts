@@ -8,18 +8,17 @@ import { test } from 'node:test';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import vm from 'node:vm';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildPlugin, inlineUi } from '../scripts/build-plugin.ts';
 import { CHANNEL } from '../plugin/host/messages.ts';
 import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
 import { DEFAULT_PORT } from '../protocol/messages.ts';
 import { FakeFigma } from './helpers/fake-figma.ts';
+import { REPO } from './helpers/paths.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 test('manifest.json: editor types, dynamic page access, the companion on localhost with a reason', async () => {
-  const m = JSON.parse(await readFile(path.join(ROOT, 'manifest.json'), 'utf8'));
+  const m = JSON.parse(await readFile(path.join(REPO, 'manifest.json'), 'utf8'));
   for (const key of ['name', 'id', 'api', 'main', 'ui']) assert.equal(typeof m[key], 'string', key);
   assert.deepEqual(m.editorType, ['figma', 'figjam']);
   assert.equal(m.documentAccess, 'dynamic-page');
@@ -31,10 +30,10 @@ test('manifest.json: editor types, dynamic page access, the companion on localho
 });
 
 test('build: type-checks, writes the files manifest.json names; the main thread runs in a bare sandbox', async () => {
-  const m = JSON.parse(await readFile(path.join(ROOT, 'manifest.json'), 'utf8'));
+  const m = JSON.parse(await readFile(path.join(REPO, 'manifest.json'), 'utf8'));
   const r = await buildPlugin();
-  assert.equal(r.codePath, path.join(ROOT, m.main));
-  assert.equal(r.uiPath, path.join(ROOT, m.ui));
+  assert.equal(r.codePath, path.join(REPO, m.main));
+  assert.equal(r.uiPath, path.join(REPO, m.ui));
   const code = await readFile(r.codePath, 'utf8');
   const html = await readFile(r.uiPath, 'utf8');
 

@@ -12,7 +12,8 @@ import { WebSocket as NodeWebSocket } from 'ws';
 import { CompanionClient, CompanionError, type ConnectionState } from '../plugin/ui/companion-client.ts';
 import { wireSettings } from '../plugin/ui/batch.ts';
 import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
-import { Companion, SHARED, freePort } from './helpers/plugin-companion.ts';
+import { Companion, freePort } from './helpers/plugin-companion.ts';
+import { SHARED } from './helpers/paths.ts';
 
 let companion: Companion;
 let content: Uint8Array;

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { FakeFigma, type ExportView, type FakeNode } from './helpers/fake-figma.ts';
 import { FigmaMainThread } from '../plugin/figma/controller.ts';
@@ -19,9 +18,8 @@ import { CHANNEL } from '../plugin/host/messages.ts';
 import { PostMessageHost } from '../plugin/host/post-message-host.ts';
 import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
 import { strengthToWeights, weightsToStrength } from '../common/strength.ts';
+import { SHARED } from './helpers/paths.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const SHARED = process.env.STYLIZE_SHARED ?? path.resolve(here, '../../shared');
 const CONTENT = path.join(SHARED, 'images/content/tubingen.jpg');
 const STYLE = path.join(SHARED, 'images/style/starry_night.jpg');
 

@@ -16,7 +16,6 @@ import http from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import sharp from 'sharp';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -25,10 +24,10 @@ import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
 import { DEFAULT_PORT } from '../protocol/messages.ts';
 import { checkFigmaManifest, figmaCsp } from './helpers/figma-manifest-rules.ts';
 import { launchBrowser, until, type LaunchedBrowser } from './helpers/browser.ts';
-import { Companion, SHARED } from './helpers/plugin-companion.ts';
+import { Companion } from './helpers/plugin-companion.ts';
+import { REPO, SHARED } from './helpers/paths.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const ARTIFACTS = path.join(here, 'artifacts');
+const ARTIFACTS = path.join(REPO, 'test', 'artifacts');
 
 let companion: Companion;
 let browser: LaunchedBrowser;
@@ -38,7 +37,7 @@ let buildDir: string;
 let page: Page;
 let ui: FrameLocator;
 let csp: string;
-const REPO_MANIFEST = path.join(here, '..', 'manifest.json');
+const REPO_MANIFEST = path.join(REPO, 'manifest.json');
 const files = new Map<string, { type: string; body: Buffer | string }>();
 
 const LAYERS = [
@@ -97,7 +96,7 @@ before(async () => {
   files.set('/code.js', { type: 'text/javascript', body: await readFile(built.codePath) });
   files.set('/ui.html', { type: 'text/html', body: await readFile(built.uiPath) });
   const harness = await esbuild.build({
-    entryPoints: [path.join(here, 'helpers', 'plugin-host-page.ts')],
+    entryPoints: [path.join(REPO, 'test', 'helpers', 'plugin-host-page.ts')],
     bundle: true, format: 'iife', platform: 'browser', target: 'chrome100', write: false, logLevel: 'silent',
   });
   files.set('/harness.js', { type: 'text/javascript', body: harness.outputFiles[0].text });

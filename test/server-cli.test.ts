@@ -4,25 +4,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, findWeightsDir } from './helpers/daemon.ts';
+import { spawnCompanion } from './helpers/daemon.ts';
+import { weightsDir } from './helpers/paths.ts';
 
 function run(script: 'serve-command.ts' | 'doctor-command.ts', args: string[], home: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'companion', 'server', script), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), STYLIZE_PORT: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  const p = spawnCompanion({ command: script === 'serve-command.ts' ? 'serve' : 'doctor', args, home });
+  const timer = setTimeout(() => p.proc.kill('SIGKILL'), 60_000);
+  return p.exited.then(({ code }) => {
+    clearTimeout(timer);
+    return { code, out: p.output() };
   });
 }
 
@@ -43,7 +37,7 @@ function tempHome(): string {
 test('serve: a port in use, bad options, missing weights and a broken token file fail with clear messages', async () => {
   const home = tempHome();
   try {
-    const weights = findWeightsDir();
+    const weights = weightsDir();
     await withBusyPort(async (port) => {
       const r = await run('serve-command.ts', ['--port', String(port), '--weights', weights], home);
       assert.equal(r.code, 1, r.out);
@@ -72,7 +66,7 @@ test('serve: a port in use, bad options, missing weights and a broken token file
 test('doctor: a healthy set-up passes, with the backend and any fallback reported', async () => {
   const home = tempHome();
   try {
-    const r = await run('doctor-command.ts', ['--port', '0', '--weights', findWeightsDir()], home);
+    const r = await run('doctor-command.ts', ['--port', '0', '--weights', weightsDir()], home);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /info\s+no token file yet/);
     assert.match(r.out, /ok\s+weights in .*: 21 files, checksums match/);
@@ -92,7 +86,7 @@ test('doctor: busy port, loose token file, corrupt weights and a broken style ea
     writeFileSync(path.join(cfg, 'token'), 'ABCDE-FGHJK-MNPQR-STVWX-YZ012\n', { mode: 0o644 });
     writeFileSync(path.join(cfg, 'styles', 'broken.png'), 'not a png');
     // A weights folder of links to the real files, with one shard damaged.
-    const src = findWeightsDir();
+    const src = weightsDir();
     const dir = path.join(home, 'weights');
     mkdirSync(dir);
     for (const f of readdirSync(src)) {

@@ -9,7 +9,8 @@ import { statSync } from 'node:fs';
 import sharp from 'sharp';
 import { encodeSaveStyle, type SubmitStyle } from '../protocol/frames.ts';
 import type { ServerTextMessage } from '../protocol/messages.ts';
-import { ROOT, startDaemon, status, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
+import { startDaemon, status, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
+import { REPO } from './helpers/paths.ts';
 
 type Msg<T extends ServerTextMessage['type']> = Extract<ServerTextMessage, { type: T }>;
 
@@ -287,7 +288,7 @@ test('style library: save by name, list with thumbnails, run a job with a librar
 test('doctor recognizes the companion running on its port', async () => {
   const { spawnSync } = await import('node:child_process');
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'companion/server/doctor-command.ts', '--quick', '--port', String(d.port)], {
-    cwd: ROOT, env: { ...process.env, HOME: d.home, XDG_CONFIG_HOME: `${d.home}/.config` }, encoding: 'utf8', timeout: 60_000,
+    cwd: REPO, env: { ...process.env, HOME: d.home, XDG_CONFIG_HOME: `${d.home}/.config` }, encoding: 'utf8', timeout: 60_000,
   });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, new RegExp(`ok\\s+a Stylize companion \\S+ is already running on localhost:${d.port}`));

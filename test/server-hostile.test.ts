@@ -12,7 +12,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { encodeSaveStyle } from '../protocol/frames.ts';
 import { PROTOCOL_VERSION, type ServerTextMessage } from '../protocol/messages.ts';
-import { SHARED, startDaemon, status, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
+import { startDaemon, status, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
+import { SHARED } from './helpers/paths.ts';
 import { RawWsClient } from './helpers/raw-ws.ts';
 
 type Msg<T extends ServerTextMessage['type']> = Extract<ServerTextMessage, { type: T }>;

@@ -17,6 +17,7 @@ import { listenAddresses } from '../companion/server/daemon.ts';
 import { generateToken, inspectTokenFile, loadOrCreateToken, tokenMatches } from '../companion/server/token.ts';
 import { configDir } from '../companion/server/paths.ts';
 import { JobQueue } from '../companion/server/queue.ts';
+import { REPO } from './helpers/paths.ts';
 
 function rejects(fn: () => unknown, code: string, text: RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -28,7 +29,7 @@ function rejects(fn: () => unknown, code: string, text: RegExp): void {
 }
 
 test('protocol module has no Node imports (the plugin bundles it for the browser)', () => {
-  const dir = path.resolve(import.meta.dirname, '..', 'protocol');
+  const dir = path.join(REPO, 'protocol');
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
     const src = readFileSync(path.join(dir, f), 'utf8');
     assert.doesNotMatch(src, /from ['"](node:|fs|path|os|crypto|ws|sharp)/, `${f} imports a Node module`);

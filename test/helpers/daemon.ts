@@ -4,23 +4,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { locateWeights } from '../../weights/locate.ts';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import sharp from 'sharp';
 import { PROTOCOL_VERSION, parseServerMessage, type ServerTextMessage, type ServerBinaryMessage } from '../../protocol/messages.ts';
 import { decodeServerFrame, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
 import type { WireSettings } from '../../protocol/messages.ts';
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared');
-
-/** Weights for tests, found the way the product finds them: STYLIZE_WEIGHTS, the download cache, ../shared. */
-export function findWeightsDir(): string {
-  return locateWeights().dir;
-}
+import { REPO, SHARED, weightsDir } from './paths.ts';
 
 /** A real image from ../shared, resized to `side` px on the long side, as PNG bytes. */
 export async function testImage(kind: 'content' | 'style', name: string, side: number): Promise<Uint8Array> {
@@ -60,33 +51,62 @@ export interface StartOptions {
   cwd?: string;
 }
 
-/** Starts `serve-command.ts` in its own process on a free port and waits for its ready banner. */
-export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
-  const home = opts.home ?? mkdtempSync(path.join(os.tmpdir(), 'stylize-daemon-'));
-  const configDir = path.join(home, '.config', 'stylize');
-  const entry = opts.entry ?? ['--import', 'tsx', path.join(ROOT, 'companion', 'server', 'serve-command.ts')];
-  const args = [...entry, '--port', '0', ...(opts.findOwnWeights ? [] : ['--weights', findWeightsDir()]), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, {
-    cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), STYLIZE_PORT: '', ...opts.env },
+export interface SpawnOptions {
+  /** Which companion command to run (default serve). */
+  command?: 'serve' | 'doctor';
+  /** Node arguments that start it (default: companion/server/COMMAND-command.ts under tsx). */
+  entry?: string[];
+  args?: string[];
+  /** HOME of the process; its config goes to configHome (default HOME/.config). */
+  home: string;
+  configHome?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface SpawnedCompanion {
+  proc: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * THE way tests start a companion process (serve or doctor): its own HOME and config folder, the
+ * repository as cwd, STYLIZE_PORT cleared so the developer's own setting never leaks in.
+ */
+export function spawnCompanion(opts: SpawnOptions): SpawnedCompanion {
+  const entry = opts.entry ?? ['--import', 'tsx', path.join(REPO, 'companion', 'server', `${opts.command ?? 'serve'}-command.ts`)];
+  const proc = spawn(process.execPath, [...entry, ...(opts.args ?? [])], {
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, HOME: opts.home, XDG_CONFIG_HOME: opts.configHome ?? path.join(opts.home, '.config'), STYLIZE_PORT: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once('exit', (code, signal) => res({ code, signal })));
+  return { proc, output: () => out, exited };
+}
+
+/** Starts `serve-command.ts` in its own process on a free port and waits for its ready banner. */
+export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
+  const home = opts.home ?? mkdtempSync(path.join(os.tmpdir(), 'stylize-daemon-'));
+  const configDir = path.join(home, '.config', 'stylize');
+  const args = ['--port', '0', ...(opts.findOwnWeights ? [] : ['--weights', weightsDir()]), ...(opts.args ?? [])];
+  const { proc, output, exited } = spawnCompanion({ entry: opts.entry, args, home, env: opts.env, cwd: opts.cwd });
 
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon not ready after ${opts.timeoutMs ?? 120000} ms; output:\n${out}`)), opts.timeoutMs ?? 120_000);
+    const timer = setTimeout(() => reject(new Error(`daemon not ready after ${opts.timeoutMs ?? 120000} ms; output:\n${output()}`)), opts.timeoutMs ?? 120_000);
     const check = () => {
-      const m = /Address\s+ws:\/\/[^\s]+:(\d+)/.exec(out);
-      if (m && (opts.findOwnWeights || out.includes('Ready.'))) {
+      const m = /Address\s+ws:\/\/[^\s]+:(\d+)/.exec(output());
+      if (m && (opts.findOwnWeights || output().includes('Ready.'))) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }
     };
     proc.stdout!.on('data', check);
-    void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`daemon exited (code ${code}) before it was ready; output:\n${out}`)); });
+    void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`daemon exited (code ${code}) before it was ready; output:\n${output()}`)); });
   });
   const tokenFile = path.join(configDir, 'token');
   return {
@@ -99,7 +119,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     configDir,
     tokenFile,
     styleLibrary: path.join(configDir, 'styles'),
-    output: () => out,
+    output,
     stop: async (signal = 'SIGTERM', timeoutMs = 30_000) => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);

@@ -3,17 +3,14 @@
  * its own config folder (XDG_CONFIG_HOME in a temp dir), a known token, a small style library made
  * from ../shared/images/style, and a fixed port so it can be stopped and started again.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED = process.env.STYLIZE_SHARED ?? path.resolve(ROOT, '..', 'shared');
+import { spawnCompanion } from './daemon.ts';
+import { SHARED } from './paths.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -84,20 +81,8 @@ export class Companion {
 
   async start(): Promise<void> {
     if (this.running) throw new Error('The companion is already running.');
-    // companion/server/serve-command.ts is what `stylize serve` (npm start) runs; call it directly so
-    // the test does not depend on how the CLI dispatches.
-    const launcher = path.join(this.configHome, 'serve.mts');
-    if (!existsSync(launcher)) {
-      await writeFile(launcher, [
-        `const { runServe } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'companion', 'server', 'serve-command.ts')).href)});`,
-        'process.exitCode = await runServe(process.argv.slice(2));',
-      ].join('\n'));
-    }
-    const child = spawn(process.execPath, ['--import', 'tsx', launcher, '--port', String(this.port), '--host', 'localhost', ...this.args], {
-      cwd: ROOT,
-      env: { ...process.env, XDG_CONFIG_HOME: this.configHome, HOME: this.configHome },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const spawned = spawnCompanion({ args: ['--port', String(this.port), '--host', 'localhost', ...this.args], home: this.configHome, configHome: this.configHome });
+    const child = spawned.proc;
     this.child = child;
     child.stdout!.on('data', (d) => { this.output += d; });
     child.stderr!.on('data', (d) => { this.output += d; });
