@@ -41,7 +41,7 @@ test('serve: a port in use, bad options, missing weights and a broken token file
     await withBusyPort(async (port) => {
       const r = await run('serve-command.ts', ['--port', String(port), '--weights', weights], home);
       assert.equal(r.code, 1, r.out);
-      assert.match(r.out, new RegExp(`Port 127\\.0\\.0\\.1:${port} is already in use.*--port N`));
+      assert.match(r.out, new RegExp(`Port localhost:${port} is already in use.*--port N`));
     });
     const bad = await run('serve-command.ts', ['--max-queue', 'lots'], home);
     assert.equal(bad.code, 2);
@@ -97,7 +97,7 @@ test('doctor: busy port, loose token file, corrupt weights and a broken style ea
       const r = await run('doctor-command.ts', ['--quick', '--port', String(port), '--weights', dir], home);
       assert.equal(r.code, 1, r.out);
       assert.match(r.out, /WARN\s+token file .*other users can read it \(mode 644\)\n\s+fix: chmod 600/);
-      assert.match(r.out, new RegExp(`FAIL\\s+port 127\\.0\\.0\\.1:${port} is used by another program\\n\\s+fix: .*--port N or STYLIZE_PORT`));
+      assert.match(r.out, new RegExp(`FAIL\\s+port localhost:${port} is used by another program\\n\\s+fix: .*--port N or STYLIZE_PORT`));
       assert.match(r.out, /FAIL\s+weights in .*1 of 21 files missing or corrupt: group1-shard3of138\.bin \(SHA-256 [0-9a-f]+, expected [0-9a-f]+\)\n\s+fix: re-download/);
       assert.match(r.out, /WARN\s+style broken\.png is not a readable image.*\n\s+fix: replace or remove/);
       assert.match(r.out, /2 problem\(s\) to fix, 2 warning\(s\)/);
