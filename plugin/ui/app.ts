@@ -94,7 +94,7 @@ export class App {
     this.client = this.options.createClient?.(this.settings)
       ?? new CompanionClient({
         port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin`,
-        ...(this.options.network && { host: this.options.network.host, allowedPorts: this.options.network.ports }),
+        ...(this.options.network && { address: this.options.network.host, allowedPorts: this.options.network.ports }),
         ...(this.options.clientId && { clientId: this.options.clientId }),
       });
     // Figma's CSP refuses what manifest.json does not list; the browser says so only through this event.
