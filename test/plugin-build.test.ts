@@ -11,8 +11,8 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildPlugin, inlineUi } from '../scripts/build-plugin.ts';
-import { CHANNEL } from '../plugin/host/messages.ts';
-import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import { CHANNEL } from '../plugin/editor/messages.ts';
+import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
 import { DEFAULT_PORT } from '../protocol/messages.ts';
 import { FakeFigma } from './helpers/fake-figma.ts';
 

@@ -7,8 +7,8 @@ import { ERROR_CODES } from '../protocol/errors.ts';
 import { explainError, formatDuration } from '../plugin/ui/format.ts';
 import { chartPaths } from '../plugin/ui/loss-chart.ts';
 import { ObjectUrls } from '../plugin/ui/object-urls.ts';
-import { HostError } from '../plugin/host/host.ts';
-import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import { EditorError } from '../plugin/editor/editor.ts';
+import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
 import type { CapabilitiesMessage } from '../protocol/messages.ts';
 
 const caps = (max: number) => ({ settings: { bounds: { size: { min: 16, max } } }, limits: { maxJobsPerClient: 8 } }) as unknown as CapabilitiesMessage;
@@ -47,7 +47,7 @@ test('errors in a designer\'s words, with the technical detail kept', () => {
   assert.equal(e.detail, 'tensor allocation of 2 GB failed');
   assert.deepEqual(explainError(new CompanionError('cancelled', 'Cancelled.')), { title: 'Cancelled.' });
   assert.match(explainError(new CompanionError('weights_missing', 'x')).title, /npm run stylize -- weights/);
-  assert.equal(explainError(new HostError('not_found', 'The layer no longer exists.')).title, 'The layer no longer exists.');
+  assert.equal(explainError(new EditorError('not_found', 'The layer no longer exists.')).title, 'The layer no longer exists.');
   assert.equal(explainError(new Error('boom')).detail, 'boom');
   assert.equal(formatDuration(59_400), '59 s');
   assert.equal(formatDuration(125_000), '2 min 05 s');

@@ -1,5 +1,5 @@
 /** Words and numbers a designer reads: durations, sizes, and errors in plain language. */
-import { HostError } from '../host/host.ts';
+import { EditorError } from '../editor/editor.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { CompanionError, type ClientErrorCode } from './companion-client.ts';
 
@@ -92,8 +92,8 @@ export function explainError(err: unknown): Explained {
     // The companion's own message says which setting or picture; keep it as the detail.
     return words === err.message || err.code === 'cancelled' ? { title: words } : { title: words, detail: err.message };
   }
-  if (err instanceof HostError) {
-    // Host messages are written for designers already.
+  if (err instanceof EditorError) {
+    // Editor messages are written for designers already.
     const words = HOST_WORDS[err.code];
     return words ? { title: words, detail: err.message } : { title: err.message };
   }
