@@ -2,3 +2,4 @@
 export * from './errors.ts';
 export * from './messages.ts';
 export * from './frames.ts';
+export * from './client-text.ts';

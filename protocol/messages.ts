@@ -160,6 +160,8 @@ export interface ListStylesMessage {
   type: 'list_styles';
   /** Send a small thumbnail (binary `thumbnail` frame) per style after the list. Default true. */
   thumbnails?: boolean;
+  /** Echoed in `styles` and in an `error` about this request, so the client matches the answer without guessing. */
+  ref?: string;
 }
 export interface PingMessage { type: 'ping'; t?: number }
 /**
@@ -292,7 +294,8 @@ export interface StatusMessage {
   process: { rss: number; heapUsed: number };
 }
 /** Followed (if thumbnails were asked for) by one binary `thumbnail` frame per style, in order. */
-export interface StylesMessage { type: 'styles'; styles: StyleInfo[] }
+/** The answer to list_styles; `ref` is the request's, when it gave one. */
+export interface StylesMessage { type: 'styles'; styles: StyleInfo[]; ref?: string }
 export interface StyleSavedMessage { type: 'style_saved'; ref: string; style: StyleInfo }
 export interface PongMessage { type: 'pong'; t?: number }
 export interface EstimateMessage {
@@ -396,7 +399,8 @@ export function parseClientMessage(text: string): ClientTextMessage {
       return { type: 'status' };
     case 'list_styles': {
       const thumbnails = bool(m, 'thumbnails', p);
-      return { type: 'list_styles', ...(thumbnails !== undefined && { thumbnails }) };
+      const ref = optStr(m, 'ref', p, REF);
+      return { type: 'list_styles', ...(thumbnails !== undefined && { thumbnails }), ...(ref !== undefined && { ref }) };
     }
     case 'ping': {
       const t = optNum(m, 't', p, { min: -Number.MAX_VALUE, max: Number.MAX_VALUE });
@@ -534,8 +538,11 @@ export function parseServerMessage(text: string): ServerTextMessage {
     case 'kept':
       arr(m, 'jobs', p, { min: 0, max: 10_000 });
       break;
-    case 'status':
     case 'styles':
+      arr(m, 'styles', p, { min: 0, max: 100_000 });
+      optStr(m, 'ref', p, REF);
+      break;
+    case 'status':
     case 'style_saved':
     case 'pong':
     case 'shutdown':

@@ -57,7 +57,7 @@ interface Manifest {
 
 /** What the Figma UI is told at build time: where Figma's CSP lets it reach the companion. */
 export interface FigmaNetwork {
-  host: string;
+  address: string;
   ports: number[];
 }
 
@@ -114,7 +114,7 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 
 export async function buildPlugin(options: BuildOptions = {}): Promise<BuildResult> {
   const manifest = await readManifest(options.manifestPath);
-  const network: FigmaNetwork = { host: COMPANION_HOST, ports: manifest.companionPorts };
+  const network: FigmaNetwork = { address: COMPANION_HOST, ports: manifest.companionPorts };
   const codePath = options.outDir ? path.join(options.outDir, path.basename(manifest.main)) : path.join(ROOT, manifest.main);
   const uiPath = options.outDir ? path.join(options.outDir, path.basename(manifest.ui)) : path.join(ROOT, manifest.ui);
   const photopeaPath = path.join(path.dirname(uiPath), PHOTOPEA_PAGE);

@@ -61,8 +61,9 @@ test('built-ins come first in capabilities and list_styles, with title, artist a
   };
   check(caps.styles);
   const from = c.received.length;
-  c.send({ type: 'list_styles' });
+  c.send({ type: 'list_styles', ref: 'lib-1' });
   const list = await c.next<StylesMessage>((m) => m.type === 'styles', 30_000, from);
+  assert.equal(list.ref, 'lib-1', 'the answer names its request');
   check(list.styles);
   for (const s of list.styles) {
     const t = await c.nextBinary((m) => m.type === 'thumbnail' && m.name === s.name, 30_000, from);

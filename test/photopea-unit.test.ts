@@ -1,5 +1,5 @@
 /**
- * The Photopea host's parts without a browser: every script the plugin can send (as the bridge
+ * The Photopea editor's parts without a browser: every script the plugin can send (as the bridge
  * wraps it, with awkward layer names) is plain ES5 and avoids what Photopea's interpreter gets wrong
  * (finally, return inside try), while every script of the old plugin (test/fixtures) is refused;
  * a read of a property of undefined ends a script past its catch (shown on an old script, survived
@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PhotopeaBridge } from '../plugin/photopea/bridge.ts';
-import { HostError } from '../plugin/host/host.ts';
-import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
-import { parseLayerId } from '../plugin/photopea/host.ts';
+import { EditorError } from '../plugin/editor/editor.ts';
+import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
+import { parseLayerId } from '../plugin/photopea/editor.ts';
 import { PageSettingsStore, SETTINGS_KEY, STORAGE_BLOCKED } from '../plugin/photopea/settings-store.ts';
 import { PRELUDE, exportScript, jsLiteral, placeScript, selectionScript } from '../plugin/photopea/scripts.ts';
 import { READ_DEATH, READ_GUARD, es5Problems, instrumentReads, photopeaRefusals } from './helpers/photopea-es5.ts';
@@ -139,10 +139,10 @@ test('settings: stored in the page\'s storage, bad values fall back, the port is
   assert.deepEqual([coerced.iterations, coerced.strength, coerced.outputMode], [DEFAULT_SETTINGS.iterations, 70, DEFAULT_SETTINGS.outputMode]);
   map.set(SETTINGS_KEY, '{not json');
   assert.equal(store.load().iterations, DEFAULT_SETTINGS.iterations);
-  assert.throws(() => store.save({ iterations: 0 }), (e: unknown) => e instanceof HostError && e.code === 'bad_request' && /Iterations/.test(e.message));
+  assert.throws(() => store.save({ iterations: 0 }), (e: unknown) => e instanceof EditorError && e.code === 'bad_request' && /Iterations/.test(e.message));
 
   const blocked = new PageSettingsStore(null, null);
-  assert.throws(() => blocked.save({ ...DEFAULT_SETTINGS, token: 'ABC' }), (e: unknown) => e instanceof HostError && e.code === 'storage_failed' && e.message === STORAGE_BLOCKED);
+  assert.throws(() => blocked.save({ ...DEFAULT_SETTINGS, token: 'ABC' }), (e: unknown) => e instanceof EditorError && e.code === 'storage_failed' && e.message === STORAGE_BLOCKED);
   assert.equal(blocked.load().token, 'ABC', 'kept for the session');
   assert.equal(blocked.save({ ...DEFAULT_SETTINGS, token: 'DEF' }).token, 'DEF', 'said once, then quiet');
   assert.equal(blocked.load().token, 'DEF');

@@ -1,5 +1,5 @@
 /**
- * The Photopea host end to end in headless Chromium: the real companion (real weights) serves the
+ * The Photopea editor end to end in headless Chromium: the real companion (real weights) serves the
  * built Photopea page at /photopea; a stand-in for Photopea (test/helpers/photopea-stand-in.ts),
  * served at https://www.photopea.com by Playwright (no network), frames it like Photopea frames a
  * plugin and answers its scripts the way Photopea documents Live Messaging (scripts in;
@@ -60,12 +60,12 @@ function pluginFrame(): Frame {
   return f;
 }
 
-/** Calls the page's PhotopeaHost (exposed for diagnostics as globalThis.stylizePhotopea). */
-function hostCall<T>(body: string, arg?: unknown): Promise<T> {
+/** Calls the page's PhotopeaEditor (exposed for diagnostics as globalThis.stylizePhotopea). */
+function editorCall<T>(body: string, arg?: unknown): Promise<T> {
   return pluginFrame().evaluate(async ([b, a]) => {
-    const { host, bridge } = (globalThis as any).stylizePhotopea;
+    const { editor, bridge } = (globalThis as any).stylizePhotopea;
     try {
-      const value = await new Function('host', 'bridge', 'arg', `return (async () => { ${b} })();`)(host, bridge, a);
+      const value = await new Function('editor', 'bridge', 'arg', `return (async () => { ${b} })();`)(editor, bridge, a);
       return { ok: true, value };
     } catch (err: any) {
       return { ok: false, code: err?.code, message: String(err?.message ?? err) };
@@ -75,7 +75,7 @@ function hostCall<T>(body: string, arg?: unknown): Promise<T> {
 
 type Call<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
 
-const EXPORT = `const s = await host.getSelection(); const p = await host.exportLayer(s.layers[0].id, arg); return { ...p, png: Array.from(p.png) };`;
+const EXPORT = `const s = await editor.getSelection(); const p = await editor.exportLayer(s.layers[0].id, arg); return { ...p, png: Array.from(p.png) };`;
 interface Exported { id: string; name: string; png: number[]; pixelWidth: number; pixelHeight: number; bounds: { x: number; y: number; width: number; height: number } }
 
 async function rgba(png: Buffer | number[]): Promise<{ data: Buffer; width: number; height: number }> {
@@ -226,7 +226,7 @@ test('inside Photopea\'s frame: the page pairs with the companion, lists the act
 
 test('export: only the active layer, cut to its bounds, even under another layer; visibility restored; inside a group too', async () => {
   const before = await layers();
-  const photo = await hostCall<Call<Exported>>(EXPORT, 256);
+  const photo = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(photo.ok, JSON.stringify(photo));
   assert.equal(photo.value.name, 'Photo');
   assert.deepEqual(photo.value.bounds, { x: 8, y: 6, width: 64, height: 48 });
@@ -235,12 +235,12 @@ test('export: only the active layer, cut to its bounds, even under another layer
   assert.ok(await meanAbsDiff(photo.value.png, own) < 1, 'the exported pixels are the layer\'s own (the bridge on top was hidden)');
   assert.deepEqual((await layers()).map((l) => [l.name, l.visible]), before.map((l) => [l.name, l.visible]), 'visibility restored');
 
-  const small = await hostCall<Call<Exported>>(EXPORT, 32);
+  const small = await editorCall<Call<Exported>>(EXPORT, 32);
   assert.ok(small.ok);
   assert.deepEqual([small.value.pixelWidth, small.value.pixelHeight], [32, 24], 'long side at most maxSide');
 
   await selectInPhotopea('Bridge');
-  const bridge = await hostCall<Call<Exported>>(EXPORT, 256);
+  const bridge = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(bridge.ok, JSON.stringify(bridge));
   assert.equal(bridge.value.id, String(await pp<number>('layerId', 'Bridge')), 'Photopea\'s layer id');
   assert.deepEqual(bridge.value.bounds, { x: 56, y: 40, width: 32, height: 24 });
@@ -249,7 +249,7 @@ test('export: only the active layer, cut to its bounds, even under another layer
   await selectInPhotopea('Photo');
 
   await pp('select', 'Hidden');
-  const hidden = await hostCall<Call<Exported>>(EXPORT, 256);
+  const hidden = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(!hidden.ok && hidden.code === 'unsupported' && /hidden/.test(hidden.message), JSON.stringify(hidden));
   await selectInPhotopea('Photo');
 });
@@ -292,10 +292,10 @@ test('Stylize: the layer is exported, stylized by the companion and placed back 
 test('replace: the result takes the layer\'s place and the original is kept, hidden; a deleted source still gets its result', async () => {
   await selectInPhotopea('Photo');
   const png = Array.from(await sharp(path.join(SHARED, 'images/style/the_scream.jpg')).resize(40, 30, { fit: 'fill' }).png().toBuffer());
-  const place = (request: object) => hostCall<Call<{ nodeId: string; mode: string; note?: string }>>(
-    'const r = { ...arg, png: new Uint8Array(arg.png) }; return host.placeResult(r);', { png, ...request });
+  const place = (request: object) => editorCall<Call<{ nodeId: string; mode: string; note?: string }>>(
+    'const r = { ...arg, png: new Uint8Array(arg.png) }; return editor.placeResult(r);', { png, ...request });
 
-  const id = (await hostCall<Call<{ layers: { id: string }[] }>>('return host.getSelection();') as { value: { layers: { id: string }[] } }).value.layers[0].id;
+  const id = (await editorCall<Call<{ layers: { id: string }[] }>>('return editor.getSelection();') as { value: { layers: { id: string }[] } }).value.layers[0].id;
   const replaced = await place({ sourceId: id, sourceName: 'Photo', bounds: { x: 8, y: 6, width: 64, height: 48 }, mode: 'replace', styleName: 'Scream' });
   assert.ok(replaced.ok, JSON.stringify(replaced));
   assert.equal(replaced.value.mode, 'replace');
@@ -324,7 +324,7 @@ test('a selection in Photopea: the export reads the layer\'s own bounds, a place
   await pp('resetLog');
   const marquee = [20, 10, 40, 30];
   await pp('setSelection', marquee);
-  const exported = await hostCall<Call<Exported>>(EXPORT, 256);
+  const exported = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(exported.ok, JSON.stringify(exported));
   assert.deepEqual(exported.value.bounds, { x: 8, y: 6, width: 64, height: 48 }, 'not the selection\'s bounds');
   assert.deepEqual(await pp('selection'), marquee, 'the selection is back');
@@ -332,8 +332,8 @@ test('a selection in Photopea: the export reads the layer\'s own bounds, a place
   // A result with a transparent margin: Photopea's bounds cover only its opaque pixels.
   const inner = await sharp({ create: { width: 30, height: 20, channels: 4, background: '#c04020' } }).png().toBuffer();
   const png = Array.from(await sharp(inner).extend({ top: 5, bottom: 5, left: 10, right: 10, background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toBuffer());
-  const id = (await hostCall<Call<{ layers: { id: string }[] }>>('return host.getSelection();') as { value: { layers: { id: string }[] } }).value.layers[0].id;
-  const placed = await hostCall<Call<{ nodeId: string; mode: string }>>('return host.placeResult({ ...arg, png: new Uint8Array(arg.png) });',
+  const id = (await editorCall<Call<{ layers: { id: string }[] }>>('return editor.getSelection();') as { value: { layers: { id: string }[] } }).value.layers[0].id;
+  const placed = await editorCall<Call<{ nodeId: string; mode: string }>>('return editor.placeResult({ ...arg, png: new Uint8Array(arg.png) });',
     { png, sourceId: id, sourceName: 'Photo', bounds: { x: 8, y: 6, width: 50, height: 30 }, mode: 'new-layer', styleName: 'Margin' });
   assert.ok(placed.ok, JSON.stringify(placed));
   const result = (await layers()).find((l) => l.name === 'Photo · Margin');
@@ -348,12 +348,12 @@ test('a selection in Photopea: the export reads the layer\'s own bounds, a place
 
 test('a script timeout: no answer at all, and an answer that comes too late, leave the queue working', async () => {
   await selectInPhotopea('Photo');
-  const stats = () => hostCall<Call<{ timeouts: number; ignored: number; lostDone: number }>>('return { ...bridge.stats };').then((r) => (r as { value: { timeouts: number; ignored: number; lostDone: number } }).value);
+  const stats = () => editorCall<Call<{ timeouts: number; ignored: number; lostDone: number }>>('return { ...bridge.stats };').then((r) => (r as { value: { timeouts: number; ignored: number; lostDone: number } }).value);
   const t0 = (await stats()).timeouts;
 
   await pp('fault', { swallow: 1, match: 'saveToOE' });
   let started = Date.now();
-  const lost = await hostCall<Call<Exported>>(EXPORT, 256);
+  const lost = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(!lost.ok && lost.code === 'timeout', JSON.stringify(lost));
   assert.match(lost.message, new RegExp(`within ${SCRIPT_TIMEOUT_S} s`));
   const waited = Date.now() - started;
@@ -362,12 +362,12 @@ test('a script timeout: no answer at all, and an answer that comes too late, lea
   // Answered 1.5 s after the plugin gave up: the late ArrayBuffer, echoes and "done" must not be
   // taken for the next export's.
   await pp('fault', { delayMs: SCRIPT_TIMEOUT_S * 1000 + 1500, match: 'saveToOE' });
-  const late = await hostCall<Call<Exported>>(EXPORT, 256);
+  const late = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(!late.ok && late.code === 'timeout', JSON.stringify(late));
   const ignoredBefore = (await stats()).ignored;
   await pp('select', 'Bridge');
   started = Date.now();
-  const next = await hostCall<Call<Exported>>(EXPORT, 256);
+  const next = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(next.ok, JSON.stringify(next));
   assert.equal(next.value.name, 'Bridge', 'the answer is the new script\'s, not the late one\'s (Photo)');
   assert.ok(await meanAbsDiff(next.value.png, await pp<number[]>('layerPng', 'Bridge')) < 1);
@@ -381,22 +381,22 @@ test('a script timeout: no answer at all, and an answer that comes too late, lea
 
 test('a lost "done" is tolerated; a script Photopea cannot run fails fast; stray "done" and pings are ignored', async () => {
   await selectInPhotopea('Photo');
-  const stats = async () => ((await hostCall<Call<{ lostDone: number; ignored: number }>>('return { ...bridge.stats };')) as { value: { lostDone: number; ignored: number } }).value;
+  const stats = async () => ((await editorCall<Call<{ lostDone: number; ignored: number }>>('return { ...bridge.stats };')) as { value: { lostDone: number; ignored: number } }).value;
   const lost0 = (await stats()).lostDone;
   await pp('fault', { dropDone: 1, match: 'saveToOE' });
-  const noDone = await hostCall<Call<Exported>>(EXPORT, 256);
+  const noDone = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(noDone.ok, JSON.stringify(noDone));
   assert.equal(noDone.value.name, 'Photo');
   assert.equal((await stats()).lostDone - lost0, 1);
-  const after = await hostCall<Call<Exported>>(EXPORT, 256);
+  const after = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(after.ok, 'the queue goes on after a lost "done"');
 
   await pp('fault', { unrunnable: 1, match: 'saveToOE' });
   const started = Date.now();
-  const unrun = await hostCall<Call<Exported>>(EXPORT, 256);
+  const unrun = await editorCall<Call<Exported>>(EXPORT, 256);
   assert.ok(!unrun.ok && unrun.code === 'internal' && /without running/.test(unrun.message), JSON.stringify(unrun));
   assert.ok(Date.now() - started < SCRIPT_TIMEOUT_S * 1000, 'sooner than the timeout');
-  assert.ok((await hostCall<Call<Exported>>(EXPORT, 256)).ok);
+  assert.ok((await editorCall<Call<Exported>>(EXPORT, 256)).ok);
 
   // The stand-in has sent Photopea's "ready" done and a ping every 200 ms all along.
   const log = await pp<{ noiseSent: number; errors: string[] }>('log');

@@ -26,7 +26,7 @@ function outcome<T>(p: Promise<T>): Promise<T | CompanionError> {
 
 before(async () => {
   stand = await NewerCompanion.start();
-  client = new CompanionClient({ port: stand.port, host: '127.0.0.1', token: 'T', WebSocket: NodeWebSocket as unknown as typeof WebSocket });
+  client = new CompanionClient({ port: stand.port, address: '127.0.0.1', token: 'T', WebSocket: NodeWebSocket as unknown as typeof WebSocket });
   client.onError((e) => generalErrors.push(e));
   client.start();
   await new Promise<void>((resolve) => {
@@ -103,4 +103,21 @@ test('a cancel answered by "cancelled" does not let a later unknown_job end anot
   b.text({ type: 'done', jobId: b.jobId, width: 1, height: 1, elapsedMs: 1, iterations: 5, losses: {} });
   const r = await outcome(second.result);
   assert.ok(!(r instanceof CompanionError), String(r));
+});
+
+test('style lists are answered by ref: an error for the second ends the second, in whatever order the answers come', async () => {
+  stand.requests.length = 0;
+  const first = client.listStyles(false);
+  const second = client.listStyles(false);
+  const deadline = Date.now() + 15_000;
+  while (stand.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const [a, b] = stand.requests;
+  assert.equal(a.message.type, 'list_styles');
+  assert.notEqual(a.message.ref, b.message.ref, 'each request has its own ref');
+  b.answer({ type: 'error', code: 'internal', message: 'The library folder could not be read.', ref: b.message.ref });
+  a.answer({ type: 'styles', styles: [], ref: a.message.ref });
+  const got = await outcome(second);
+  assert.ok(got instanceof CompanionError && got.code === 'internal', `second: ${String(got)}`);
+  assert.deepEqual(await outcome(first), []);
+  assert.equal(generalErrors.length, 0, 'not shown as a general error');
 });

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { CompanionClient, CompanionError, type ConnectionState } from '../plugin/ui/companion-client.ts';
 import { wireSettings } from '../plugin/ui/batch.ts';
-import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
 import { Companion, freePort } from './helpers/plugin-companion.ts';
 import { SHARED } from './helpers/paths.ts';
 

@@ -1,7 +1,7 @@
 /**
  * Figma main thread against a fake `figma` (test/helpers/fake-figma.ts): selection reading and
  * export, new-layer and replace placement, undo steps, settings round trip, batches, the 4096 px
- * limit. Driven through the real message pipe (PostMessageHost <-> FigmaMainThread), as the UI does.
+ * limit. Driven through the real message pipe (PostMessageEditor <-> FigmaMainThread), as the UI does.
  * Pixels are real: layers render from ../shared/images through sharp.
  */
 import assert from 'node:assert/strict';
@@ -11,12 +11,12 @@ import sharp from 'sharp';
 import { FakeFigma, type ExportView, type FakeNode } from './helpers/fake-figma.ts';
 import { FigmaMainThread } from '../plugin/figma/controller.ts';
 import { ORIGINAL_FILLS_KEY, placeResult } from '../plugin/figma/place.ts';
-import { pngSize } from '../plugin/host/png.ts';
+import { pngSize } from '../plugin/editor/png.ts';
 import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
-import { HostError, type SelectionSnapshot } from '../plugin/host/host.ts';
-import { CHANNEL } from '../plugin/host/messages.ts';
-import { PostMessageHost } from '../plugin/host/post-message-host.ts';
-import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import { EditorError, type SelectionSnapshot } from '../plugin/editor/editor.ts';
+import { CHANNEL } from '../plugin/editor/messages.ts';
+import { PostMessageEditor } from '../plugin/editor/post-message-editor.ts';
+import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
 import { strengthToWeights, weightsToStrength } from '../common/strength.ts';
 import { SHARED } from './helpers/paths.ts';
 
@@ -32,23 +32,23 @@ async function stylePng(width: number, height: number): Promise<Uint8Array> {
   return new Uint8Array(await sharp(STYLE).resize(width, height, { fit: 'fill' }).png().toBuffer());
 }
 
-/** A fake Figma with the main thread running and a UI-side host wired to it. */
+/** A fake Figma with the main thread running and a UI-side editor wired to it. */
 function setup(options: { thumbnails?: boolean } = {}) {
   const figma = new FakeFigma({ renderer: photoRenderer });
   const main = new FigmaMainThread(figma.asApi(), { thumbnails: options.thumbnails ?? false });
   main.start('<html>ui</html>');
   let toUi: ((payload: unknown) => void) | undefined;
   figma.ui.deliver = (m) => toUi?.(m);
-  const host = new PostMessageHost({
+  const editor = new PostMessageEditor({
     post: (m) => figma.ui.receive(m),
     listen: (handler) => { toUi = handler; return () => { toUi = undefined; }; },
   });
-  return { figma, main, host, page: figma.currentPage };
+  return { figma, main, editor, page: figma.currentPage };
 }
 
-function nextSelection(host: PostMessageHost, predicate: (s: SelectionSnapshot) => boolean = () => true): Promise<SelectionSnapshot> {
+function nextSelection(editor: PostMessageEditor, predicate: (s: SelectionSnapshot) => boolean = () => true): Promise<SelectionSnapshot> {
   return new Promise((resolve) => {
-    const off = host.onSelectionChange((s) => { if (predicate(s)) { off(); resolve(s); } });
+    const off = editor.onSelectionChange((s) => { if (predicate(s)) { off(); resolve(s); } });
   });
 }
 
@@ -57,15 +57,15 @@ async function settle(): Promise<void> {
 }
 
 test('opens the UI with Figma theme colours and reports an empty selection', async () => {
-  const { figma, host } = setup();
+  const { figma, editor } = setup();
   assert.equal(figma.shownUi.length, 1);
   assert.equal(figma.shownUi[0].options?.themeColors, true);
-  const sel = await host.getSelection();
+  const sel = await editor.getSelection();
   assert.deepEqual(sel.layers, []);
 });
 
 test('selection summary: supported layers, problems and replaceability', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const rect = figma.add(page, 'RECTANGLE', 'Photo', { x: 10, y: 20, width: 400, height: 300 });
   const frame = figma.add(page, 'FRAME', 'Card', { x: 500, y: 0, width: 200, height: 200 });
   figma.add(frame, 'ELLIPSE', 'Dot', { width: 20, height: 20 });
@@ -78,7 +78,7 @@ test('selection summary: supported layers, problems and replaceability', async (
   const group = figma.add(page, 'GROUP', 'Group');
   figma.add(group, 'RECTANGLE', 'In group', { x: 0, y: 0, width: 50, height: 40 });
 
-  const pushed = nextSelection(host);
+  const pushed = nextSelection(editor);
   figma.select(rect, frame, text, hidden, line, rotated, group);
   const sel = await pushed;
   const by = Object.fromEntries(sel.layers.map((l) => [l.name, l]));
@@ -97,14 +97,14 @@ test('selection summary: supported layers, problems and replaceability', async (
   assert.equal(by.Group.canReplace, false);
   assert.match(by.Group.replaceNote!, /no fill/);
   // The same answer on request; seq only grows.
-  const again = await host.getSelection();
+  const again = await editor.getSelection();
   assert.ok(again.seq >= sel.seq);
 });
 
 test('selection changes push thumbnails (real PNGs, at most 96 px)', async () => {
-  const { figma, host, page } = setup({ thumbnails: true });
+  const { figma, editor, page } = setup({ thumbnails: true });
   const rect = figma.add(page, 'RECTANGLE', 'Photo', { width: 400, height: 300 });
-  const withThumb = nextSelection(host, (s) => s.layers[0]?.thumbnail !== undefined);
+  const withThumb = nextSelection(editor, (s) => s.layers[0]?.thumbnail !== undefined);
   figma.select(rect);
   const sel = await withThumb;
   const meta = await sharp(Buffer.from(sel.layers[0].thumbnail!)).metadata();
@@ -114,10 +114,10 @@ test('selection changes push thumbnails (real PNGs, at most 96 px)', async () =>
 });
 
 test('clicking through big frames: thumbnails wait for the selection to rest, so exports do not pile up', async () => {
-  const { figma, host, page } = setup({ thumbnails: true });
+  const { figma, editor, page } = setup({ thumbnails: true });
   const frames = Array.from({ length: 12 }, (_, i) => figma.add(page, 'FRAME', `Board ${i}`, { x: i * 2000, width: 1920, height: 1080 }));
   const last = frames[frames.length - 1];
-  const withThumb = nextSelection(host, (s) => s.layers[0]?.id === last.id && s.layers[0]?.thumbnail !== undefined);
+  const withThumb = nextSelection(editor, (s) => s.layers[0]?.id === last.id && s.layers[0]?.thumbnail !== undefined);
   for (const f of frames) figma.select(f); // one click after another
   await withThumb;
   const exports = frames.reduce((n, f) => n + f.exports.length, 0);
@@ -126,33 +126,33 @@ test('clicking through big frames: thumbnails wait for the selection to rest, so
 });
 
 test('exportLayer renders at the output size with absolute bounds, long side constrained', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const wide = figma.add(page, 'RECTANGLE', 'Wide', { width: 400, height: 300 });
   const tall = figma.add(page, 'RECTANGLE', 'Tall', { width: 300, height: 600 });
-  const a = await host.exportLayer(wide.id, 512);
+  const a = await editor.exportLayer(wide.id, 512);
   assert.equal(a.pixelWidth, 512);
   assert.equal(a.pixelHeight, 384);
   assert.deepEqual(a.bounds, { x: 0, y: 0, width: 400, height: 300 });
   assert.deepEqual(wide.exports[0], { format: 'PNG', constraint: { type: 'WIDTH', value: 512 }, useAbsoluteBounds: true });
   const meta = await sharp(Buffer.from(a.png)).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ['png', 512, 384]);
-  const b = await host.exportLayer(tall.id, 256);
+  const b = await editor.exportLayer(tall.id, 256);
   assert.deepEqual([b.pixelWidth, b.pixelHeight], [128, 256]);
   assert.equal(tall.exports[0].constraint?.type, 'HEIGHT');
 });
 
 test('the 4096 px limit: exports are clamped, oversized results refused and nothing changes', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const huge = figma.add(page, 'RECTANGLE', 'Poster', { width: 10000, height: 5000 });
-  const px = await host.exportLayer(huge.id, 8000);
+  const px = await editor.exportLayer(huge.id, 8000);
   assert.deepEqual([px.pixelWidth, px.pixelHeight], [4096, 2048]);
   assert.deepEqual(huge.exports[0].constraint, { type: 'WIDTH', value: 4096 });
 
   const before = JSON.stringify(figma.describe());
   const tooBig = new Uint8Array(await sharp({ create: { width: 4100, height: 8, channels: 3, background: '#808080' } }).png().toBuffer());
   await assert.rejects(
-    host.placeResult({ sourceId: huge.id, sourceName: 'Poster', bounds: px.bounds, png: tooBig, mode: 'new-layer', styleName: 'S' }),
-    (err: unknown) => err instanceof HostError && err.code === 'too_large' && /4096/.test(err.message),
+    editor.placeResult({ sourceId: huge.id, sourceName: 'Poster', bounds: px.bounds, png: tooBig, mode: 'new-layer', styleName: 'S' }),
+    (err: unknown) => err instanceof EditorError && err.code === 'too_large' && /4096/.test(err.message),
   );
   assert.equal(figma.images.size, 0, 'createImage must not be reached');
   assert.equal(JSON.stringify(figma.describe()), before);
@@ -160,7 +160,7 @@ test('the 4096 px limit: exports are clamped, oversized results refused and noth
 });
 
 test('new-layer mode: an image rectangle just above the source, same box, named after both; one undo step', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const frame = figma.add(page, 'FRAME', 'Artboard', { x: 100, y: 200, width: 800, height: 600 });
   const below = figma.add(frame, 'RECTANGLE', 'Background', { width: 800, height: 600 });
   const photo = figma.add(frame, 'RECTANGLE', 'Photo', { x: 50, y: 60, width: 400, height: 300 });
@@ -168,9 +168,9 @@ test('new-layer mode: an image rectangle just above the source, same box, named 
   figma.untracked(() => { photo.strokes = [{ type: 'SOLID', color: { r: 0, g: 0, b: 0 } }]; });
   const original = JSON.stringify(figma.describe());
 
-  const px = await host.exportLayer(photo.id, 256);
+  const px = await editor.exportLayer(photo.id, 256);
   const png = await stylePng(256, 192);
-  const outcome = await host.placeResult({ sourceId: photo.id, sourceName: 'Photo', bounds: px.bounds, png, mode: 'new-layer', styleName: 'Starry Night' });
+  const outcome = await editor.placeResult({ sourceId: photo.id, sourceName: 'Photo', bounds: px.bounds, png, mode: 'new-layer', styleName: 'Starry Night' });
 
   assert.equal(outcome.mode, 'new-layer');
   assert.equal(outcome.note, undefined);
@@ -199,15 +199,15 @@ test('new-layer mode: an image rectangle just above the source, same box, named 
 });
 
 test('replace mode: fills become the result, everything else kept, original fills saved; one undo step', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const photo = figma.add(page, 'RECTANGLE', 'Photo', { x: 30, y: 40, width: 400, height: 300 });
   figma.untracked(() => { photo.setPluginData('mine', 'kept'); });
   const originalFills = photo.fills;
   const original = JSON.stringify(figma.describe());
 
-  const px = await host.exportLayer(photo.id, 128);
+  const px = await editor.exportLayer(photo.id, 128);
   const png = await stylePng(px.pixelWidth, px.pixelHeight);
-  const outcome = await host.placeResult({ sourceId: photo.id, sourceName: 'Photo', bounds: px.bounds, png, mode: 'replace', styleName: 'Starry Night' });
+  const outcome = await editor.placeResult({ sourceId: photo.id, sourceName: 'Photo', bounds: px.bounds, png, mode: 'replace', styleName: 'Starry Night' });
   assert.deepEqual(outcome, { nodeId: photo.id, mode: 'replace' });
   assert.equal(page.children!.length, 1, 'no new layer');
   assert.equal(photo.fills[0].type, 'IMAGE');
@@ -219,7 +219,7 @@ test('replace mode: fills become the result, everything else kept, original fill
   assert.equal(figma.journal.steps.length, 1);
 
   // A second run keeps the very first fills on record.
-  await host.placeResult({ sourceId: photo.id, sourceName: 'Photo', bounds: px.bounds, png: await stylePng(64, 48), mode: 'replace', styleName: 'B' });
+  await editor.placeResult({ sourceId: photo.id, sourceName: 'Photo', bounds: px.bounds, png: await stylePng(64, 48), mode: 'replace', styleName: 'B' });
   assert.deepEqual(JSON.parse(photo.getPluginData(ORIGINAL_FILLS_KEY)), originalFills);
   assert.equal(figma.journal.steps.length, 2);
   figma.journal.undo();
@@ -228,7 +228,7 @@ test('replace mode: fills become the result, everything else kept, original fill
 });
 
 test('replace falls back to a new layer (with a reason) for frames with children, rotated layers and text', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const frame = figma.add(page, 'FRAME', 'Card', { width: 200, height: 100 });
   figma.add(frame, 'RECTANGLE', 'Inner', { width: 10, height: 10 });
   const tilted = figma.add(page, 'RECTANGLE', 'Tilted', { x: 300, y: 300, width: 100, height: 50 });
@@ -237,7 +237,7 @@ test('replace falls back to a new layer (with a reason) for frames with children
   const png = await stylePng(64, 32);
   for (const node of [frame, tilted, text]) {
     const fillsBefore = JSON.stringify(node.fills);
-    const out = await host.placeResult({ sourceId: node.id, sourceName: node.name, bounds: node.absoluteBoundingBox, png, mode: 'replace', styleName: 'S' });
+    const out = await editor.placeResult({ sourceId: node.id, sourceName: node.name, bounds: node.absoluteBoundingBox, png, mode: 'replace', styleName: 'S' });
     assert.equal(out.mode, 'new-layer');
     assert.ok(out.note && /new layer/.test(out.note), out.note);
     assert.equal(JSON.stringify(node.fills), fillsBefore, `${node.name} keeps its fills`);
@@ -250,7 +250,7 @@ test('replace falls back to a new layer (with a reason) for frames with children
 });
 
 test('replace never shows a stroke, effect or opacity twice: such layers get a new layer, and say why', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const stroked = figma.add(page, 'RECTANGLE', 'Stroked', { width: 200, height: 100 });
   const shadowed = figma.add(page, 'ELLIPSE', 'Shadowed', { x: 300, width: 100, height: 100 });
   const faded = figma.add(page, 'RECTANGLE', 'Faded', { x: 500, width: 100, height: 100 });
@@ -263,14 +263,14 @@ test('replace never shows a stroke, effect or opacity twice: such layers get a n
   const notes: Record<string, RegExp> = { Stroked: /a stroke/, Shadowed: /effects/, Faded: /50% opacity/ };
   for (const node of [stroked, shadowed, faded]) {
     const fills = JSON.stringify(node.fills);
-    const out = await host.placeResult({ sourceId: node.id, sourceName: node.name, bounds: node.absoluteBoundingBox, png, mode: 'replace', styleName: 'S' });
+    const out = await editor.placeResult({ sourceId: node.id, sourceName: node.name, bounds: node.absoluteBoundingBox, png, mode: 'replace', styleName: 'S' });
     assert.equal(out.mode, 'new-layer', node.name);
     assert.match(out.note!, notes[node.name]);
     assert.match(out.note!, /already shows/);
     assert.equal(JSON.stringify(node.fills), fills, `${node.name} keeps its fills`);
   }
   // The selection list says so before the job runs.
-  const pushed = nextSelection(host, (s) => s.layers.length === 3);
+  const pushed = nextSelection(editor, (s) => s.layers.length === 3);
   figma.select(stroked, shadowed, faded);
   assert.deepEqual((await pushed).layers.map((l) => l.canReplace), [false, false, false]);
 });
@@ -299,7 +299,7 @@ test('FigJam: stickies, shapes with text and connectors only ever get a new laye
 });
 
 test('the fake is as strict as Figma: new objects for the same node, render bounds unless useAbsoluteBounds', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const card = figma.add(page, 'RECTANGLE', 'Card', { x: 10, y: 10, width: 200, height: 100 });
   figma.untracked(() => {
     card.strokes = [{ type: 'SOLID', color: { r: 0, g: 0, b: 0 } }];
@@ -317,19 +317,19 @@ test('the fake is as strict as Figma: new objects for the same node, render boun
   const wide = await card.exportAsync({ format: 'PNG' });
   assert.deepEqual(pngSize(wide), { width: 232, height: 132 });
   // ... the plugin asks for the layer's box, so the result lines up with the layer.
-  const px = await host.exportLayer(card.id, 200);
+  const px = await editor.exportLayer(card.id, 200);
   assert.deepEqual([px.pixelWidth, px.pixelHeight], [200, 100]);
   assert.deepEqual(shows[1].box, { x: 10, y: 10, width: 200, height: 100 });
   assert.equal(shows[1].strokes.length, 1, 'the export shows the stroke');
 });
 
 test('auto-layout parents, boolean operations and instances: the result stays put and never changes a shape', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const stack = figma.add(page, 'FRAME', 'Stack', { x: 10, y: 10, width: 300, height: 300 });
   stack.layoutMode = 'VERTICAL';
   const item = figma.add(stack, 'RECTANGLE', 'Item', { x: 20, y: 30, width: 100, height: 80 });
   const png = await stylePng(100, 80);
-  const r1 = await host.placeResult({ sourceId: item.id, sourceName: 'Item', bounds: item.absoluteBoundingBox, png, mode: 'new-layer', styleName: 'S' });
+  const r1 = await editor.placeResult({ sourceId: item.id, sourceName: 'Item', bounds: item.absoluteBoundingBox, png, mode: 'new-layer', styleName: 'S' });
   const n1 = (await figma.getNodeByIdAsync(r1.nodeId))!;
   assert.equal(n1.parent?.id, stack.id);
   assert.equal(n1.layoutPositioning, 'ABSOLUTE');
@@ -337,7 +337,7 @@ test('auto-layout parents, boolean operations and instances: the result stays pu
 
   const union = figma.add(page, 'BOOLEAN_OPERATION', 'Union');
   const part = figma.add(union, 'ELLIPSE', 'Part', { x: 400, y: 0, width: 50, height: 50 });
-  const r2 = await host.placeResult({ sourceId: part.id, sourceName: 'Part', bounds: part.absoluteBoundingBox, png, mode: 'new-layer', styleName: 'S' });
+  const r2 = await editor.placeResult({ sourceId: part.id, sourceName: 'Part', bounds: part.absoluteBoundingBox, png, mode: 'new-layer', styleName: 'S' });
   const n2 = (await figma.getNodeByIdAsync(r2.nodeId))!;
   assert.equal(n2.parent?.id, page.id);
   const ids = page.children!.map((c) => c.id);
@@ -347,30 +347,30 @@ test('auto-layout parents, boolean operations and instances: the result stays pu
 });
 
 test('a source deleted during the job: the result still lands where it was', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const photo = figma.add(page, 'RECTANGLE', 'Photo', { x: 70, y: 80, width: 200, height: 100 });
-  const px = await host.exportLayer(photo.id, 64);
+  const px = await editor.exportLayer(photo.id, 64);
   photo.remove();
   for (const mode of ['new-layer', 'replace'] as const) {
-    const out = await host.placeResult({ sourceId: px.id, sourceName: 'Photo', bounds: px.bounds, png: await stylePng(64, 32), mode, styleName: 'S' });
+    const out = await editor.placeResult({ sourceId: px.id, sourceName: 'Photo', bounds: px.bounds, png: await stylePng(64, 32), mode, styleName: 'S' });
     assert.equal(out.mode, 'new-layer');
     assert.match(out.note!, /deleted/);
     const node = (await figma.getNodeByIdAsync(out.nodeId))!;
     assert.equal(node.name, 'Photo · S');
     assert.deepEqual(node.absoluteBoundingBox, { x: 70, y: 80, width: 200, height: 100 });
   }
-  await assert.rejects(host.exportLayer(px.id, 64), (e: unknown) => e instanceof HostError && e.code === 'not_found');
+  await assert.rejects(editor.exportLayer(px.id, 64), (e: unknown) => e instanceof EditorError && e.code === 'not_found');
 });
 
 test('batch: several selected layers, each exported and placed as its own result and undo step', async () => {
-  const { figma, host, page } = setup();
+  const { figma, editor, page } = setup();
   const layers = [0, 1, 2].map((i) => figma.add(page, 'RECTANGLE', `Tile ${i}`, { x: i * 150, y: 0, width: 120, height: 90 }));
-  const pushed = nextSelection(host, (s) => s.layers.length === 3);
+  const pushed = nextSelection(editor, (s) => s.layers.length === 3);
   figma.select(...layers);
   const sel = await pushed;
   const results = await Promise.all(sel.layers.map(async (layer) => {
-    const px = await host.exportLayer(layer.id, 96);
-    return host.placeResult({ sourceId: layer.id, sourceName: layer.name, bounds: px.bounds, png: await stylePng(px.pixelWidth, px.pixelHeight), mode: 'new-layer', styleName: 'Scream' });
+    const px = await editor.exportLayer(layer.id, 96);
+    return editor.placeResult({ sourceId: layer.id, sourceName: layer.name, bounds: px.bounds, png: await stylePng(px.pixelWidth, px.pixelHeight), mode: 'new-layer', styleName: 'Scream' });
   }));
   assert.equal(new Set(results.map((r) => r.nodeId)).size, 3);
   assert.deepEqual(page.children!.map((c) => c.name), ['Tile 0', 'Tile 0 · Scream', 'Tile 1', 'Tile 1 · Scream', 'Tile 2', 'Tile 2 · Scream']);
@@ -383,9 +383,9 @@ test('batch: several selected layers, each exported and placed as its own result
 
 test('settings persist in clientStorage: round trip, validation, bad stored values, storage failure', async () => {
   const first = setup();
-  assert.deepEqual(await first.host.loadSettings(), DEFAULT_SETTINGS);
+  assert.deepEqual(await first.editor.loadSettings(), DEFAULT_SETTINGS);
   const mine = { ...DEFAULT_SETTINGS, iterations: 120, strength: 80, outputSize: 1024, optimizer: 'lbfgs' as const, preserveColors: true, styleScale: 1.5, outputMode: 'replace' as const, token: ' abc123 ', port: 9000, lastStyleId: 'starry' };
-  const saved = await first.host.saveSettings(mine);
+  const saved = await first.editor.saveSettings(mine);
   assert.equal(saved.token, 'abc123');
 
   // A new plugin session (same user storage) reads them back.
@@ -395,26 +395,26 @@ test('settings persist in clientStorage: round trip, validation, bad stored valu
   main2.start('');
   let toUi: ((p: unknown) => void) | undefined;
   figma2.ui.deliver = (m) => toUi?.(m);
-  const host2 = new PostMessageHost({ post: (m) => figma2.ui.receive(m), listen: (h) => { toUi = h; return () => {}; } });
-  assert.deepEqual(await host2.loadSettings(), { ...mine, token: 'abc123' });
+  const editor2 = new PostMessageEditor({ post: (m) => figma2.ui.receive(m), listen: (h) => { toUi = h; return () => {}; } });
+  assert.deepEqual(await editor2.loadSettings(), { ...mine, token: 'abc123' });
 
-  await assert.rejects(first.host.saveSettings({ ...mine, outputSize: 5000 }), (e: unknown) => e instanceof HostError && e.code === 'bad_request' && /Output size.*4096/.test(e.message));
-  await assert.rejects(first.host.saveSettings({ ...mine, port: 0 }), /Port/);
-  await assert.rejects(first.host.saveSettings({ ...mine, styleScale: 9 }), /Style scale must be a number between 0.25 and 2/);
+  await assert.rejects(first.editor.saveSettings({ ...mine, outputSize: 5000 }), (e: unknown) => e instanceof EditorError && e.code === 'bad_request' && /Output size.*4096/.test(e.message));
+  await assert.rejects(first.editor.saveSettings({ ...mine, port: 0 }), /Port/);
+  await assert.rejects(first.editor.saveSettings({ ...mine, styleScale: 9 }), /Style scale must be a number between 0.25 and 2/);
 
   figma2.storage.set(SETTINGS_KEY, { iterations: 'many', strength: 20, port: -5, optimizer: 'sgd' });
-  const coerced = await host2.loadSettings();
+  const coerced = await editor2.loadSettings();
   assert.equal(coerced.strength, 20, 'valid fields survive');
   assert.equal(coerced.iterations, DEFAULT_SETTINGS.iterations);
   assert.equal(coerced.port, DEFAULT_SETTINGS.port);
   assert.equal(coerced.optimizer, DEFAULT_SETTINGS.optimizer);
 
   figma2.failStorage = true;
-  await assert.rejects(host2.saveSettings(mine), (e: unknown) => e instanceof HostError && e.code === 'storage_failed');
+  await assert.rejects(editor2.saveSettings(mine), (e: unknown) => e instanceof EditorError && e.code === 'storage_failed');
 });
 
 test('message pipe: foreign messages ignored, bad requests answered with errors, close closes', async () => {
-  const { figma, main, host } = setup();
+  const { figma, main, editor } = setup();
   const sentBefore = figma.ui.sent.length;
   await main.handleMessage({ type: 'something-else' });
   await main.handleMessage({ channel: CHANNEL, kind: 'request', id: 99, method: 'dropTables', params: {} });
@@ -424,11 +424,11 @@ test('message pipe: foreign messages ignored, bad requests answered with errors,
   assert.equal(reply.id, 7);
   assert.equal(reply.ok, false);
   assert.equal(reply.error.code, 'bad_request');
-  await assert.rejects(host.placeResult({ sourceId: 'x', sourceName: 'x', bounds: { x: 0, y: 0, width: 1, height: 1 }, png: new Uint8Array([1, 2, 3]), mode: 'new-layer', styleName: '' }), /not a PNG/);
-  host.notify('Done', { error: false });
+  await assert.rejects(editor.placeResult({ sourceId: 'x', sourceName: 'x', bounds: { x: 0, y: 0, width: 1, height: 1 }, png: new Uint8Array([1, 2, 3]), mode: 'new-layer', styleName: '' }), /not a PNG/);
+  editor.notify('Done', { error: false });
   await settle();
   assert.deepEqual(figma.notifications.map((n) => n.message), ['Done']);
-  host.close();
+  editor.close();
   await settle();
   assert.equal(figma.closed, true);
 });

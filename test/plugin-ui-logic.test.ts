@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { effectiveOutputSize, styleDisplayName, wireSettings } from '../plugin/ui/batch.ts';
-import { CompanionError } from '../plugin/ui/companion-client.ts';
+import { CompanionError, type ClientErrorCode } from '../plugin/ui/companion-client.ts';
+import { ERROR_CODES } from '../protocol/errors.ts';
 import { explainError, formatDuration } from '../plugin/ui/format.ts';
 import { chartPaths } from '../plugin/ui/loss-chart.ts';
 import { ObjectUrls } from '../plugin/ui/object-urls.ts';
-import { HostError } from '../plugin/host/host.ts';
-import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import { EditorError } from '../plugin/editor/editor.ts';
+import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
 import type { CapabilitiesMessage } from '../protocol/messages.ts';
 
 const caps = (max: number) => ({ settings: { bounds: { size: { min: 16, max } } }, limits: { maxJobsPerClient: 8 } }) as unknown as CapabilitiesMessage;
@@ -46,11 +47,26 @@ test('errors in a designer\'s words, with the technical detail kept', () => {
   assert.equal(e.detail, 'tensor allocation of 2 GB failed');
   assert.deepEqual(explainError(new CompanionError('cancelled', 'Cancelled.')), { title: 'Cancelled.' });
   assert.match(explainError(new CompanionError('weights_missing', 'x')).title, /npm run stylize -- weights/);
-  assert.equal(explainError(new HostError('not_found', 'The layer no longer exists.')).title, 'The layer no longer exists.');
+  assert.equal(explainError(new EditorError('not_found', 'The layer no longer exists.')).title, 'The layer no longer exists.');
   assert.equal(explainError(new Error('boom')).detail, 'boom');
   assert.equal(formatDuration(59_400), '59 s');
   assert.equal(formatDuration(125_000), '2 min 05 s');
   assert.equal(formatDuration(3_720_000), '1 h 02 min');
+});
+
+test('every error code the companion or the client can give has its own sentence; an unknown one still gets a sentence and keeps its words', () => {
+  const codes: ClientErrorCode[] = [...ERROR_CODES, 'connection_lost', 'not_connected', 'cancelled', 'bad_reply'];
+  const titles = new Set<string>();
+  for (const code of codes) {
+    const e = explainError(new CompanionError(code, `the companion's words for ${code}`));
+    assert.notEqual(e.title, `the companion's words for ${code}`, `${code} has a sentence of its own`);
+    assert.match(e.title, /^[A-Z].*\.$/, code);
+    titles.add(e.title);
+  }
+  assert.ok(titles.size >= codes.length - 2, 'sentences are not one catch-all');
+  // A code from nowhere (a plugin built against another protocol) still reads as a sentence.
+  const odd = explainError(new CompanionError('made_up' as ClientErrorCode, 'The companion said so.'));
+  assert.deepEqual(odd, { title: 'Something went wrong.', detail: 'The companion said so.' });
 });
 
 test('blob: URLs live only while their picture is shown', async () => {

@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION, ProtocolError, decodeClientFrame, decodeFrame, decodeServerFrame, encodeFrame, encodeSaveStyle,
   encodeSubmit, parseClientMessage, parseServerMessage, normalizeToken, MAX_FRAME_HEADER_BYTES,
 } from '../protocol/index.ts';
+import { encodeClientText } from '../protocol/client-text.ts';
 import { parseServeArgs, UsageError } from '../companion/server/options.ts';
 import { AccessPolicy, normalizeOrigin } from '../companion/server/origin.ts';
 import { listenAddresses } from '../companion/server/daemon.ts';
@@ -92,6 +93,9 @@ test('client messages: validators name the field and the expectation', () => {
   rejects(() => parseClientMessage('{"type":"hello","protocol":"1","token":"t"}'), 'bad_message', /hello\.protocol must be a finite number, got the string "1"/);
   rejects(() => parseClientMessage('{"type":"cancel"}'), 'bad_message', /cancel\.jobId must be a string, got nothing/);
   rejects(() => parseClientMessage('{"type":"list_styles","thumbnails":"yes"}'), 'bad_message', /list_styles\.thumbnails must be true or false/);
+  rejects(() => parseClientMessage('{"type":"list_styles","ref":"has space"}'), 'bad_message', /list_styles\.ref must be printable ASCII/);
+  assert.deepEqual(parseClientMessage(encodeClientText({ type: 'list_styles', ref: 'r-1', thumbnails: false })), { type: 'list_styles', ref: 'r-1', thumbnails: false });
+  rejects(() => encodeClientText({ type: 'estimate', ref: 'e', width: 1, height: 1, settings: { scales: new Array(40_000).fill(1) } }), 'message_too_large', /estimate message of \d+ bytes is over the 65536-byte limit/);
   const header = (h: object) => () => decodeClientFrame(encodeFrame(h, new Uint8Array(4)));
   rejects(header({ type: 'submit', ref: 'has space', content: { bytes: 4 }, styles: [] }), 'bad_message', /submit\.ref must be printable ASCII/);
   rejects(header({ type: 'submit', ref: 'r', content: { bytes: 4 }, styles: [] }), 'bad_message', /submit\.styles must be an array of 1 to 4 entries/);

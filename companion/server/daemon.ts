@@ -441,7 +441,7 @@ export class Daemon {
           case 'status':
             return await this.status(s);
           case 'list_styles':
-            return await this.listStyles(s, msg.thumbnails !== false);
+            return await this.listStyles(s, msg.thumbnails !== false, msg.ref);
           case 'ping':
             return s.sendJson({ type: 'pong', ...(msg.t !== undefined && { t: msg.t }) });
           case 'estimate':
@@ -787,9 +787,9 @@ export class Daemon {
     });
   }
 
-  private async listStyles(s: Session, thumbnails: boolean): Promise<void> {
-    const styles = await this.library.list();
-    s.sendJson({ type: 'styles', styles });
+  private async listStyles(s: Session, thumbnails: boolean, ref?: string): Promise<void> {
+    const styles = await this.library.list().catch((err) => { throw Object.assign(err as Error, { ref }); });
+    s.sendJson({ type: 'styles', styles, ...(ref !== undefined && { ref }) });
     if (!thumbnails) return;
     for (const st of styles) {
       await s.drained(MAX_UNSENT_BYTES);

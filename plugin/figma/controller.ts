@@ -1,11 +1,11 @@
 /**
- * Figma's side of the host interface: answers the UI's requests (messages.ts) with the figma API
+ * Figma's side of the editor interface: answers the UI's requests (messages.ts) with the figma API
  * and pushes selection changes. Takes the `figma` object as a parameter so tests can drive it.
  */
-import { HostError, type PlaceRequest, type SelectionSnapshot } from '../host/host.ts';
+import { EditorError, type PlaceRequest, type SelectionSnapshot } from '../editor/editor.ts';
 import {
-  CHANNEL, isUiToHost, type HostMethod, type HostMethods, type HostToUi, type RequestMessage,
-} from '../host/messages.ts';
+  CHANNEL, isUiToEditor, type EditorMethod, type EditorMethods, type EditorToUi, type RequestMessage,
+} from '../editor/messages.ts';
 import type { FigmaApi } from './api.ts';
 import { placeResult } from './place.ts';
 import { exportLayer, exportThumbnail, summarizeSelection } from './selection.ts';
@@ -27,15 +27,15 @@ export interface MainThreadOptions {
 }
 
 function requireString(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value === '') throw new HostError('bad_request', `${what} is missing.`);
+  if (typeof value !== 'string' || value === '') throw new EditorError('bad_request', `${what} is missing.`);
   return value;
 }
 
 function requirePlaceRequest(p: Record<string, unknown>): PlaceRequest {
   const b = p.bounds as Record<string, unknown> | undefined;
   const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  if (!b || !num(b.x) || !num(b.y) || !num(b.width) || !num(b.height)) throw new HostError('bad_request', 'The layer position is missing from the result.');
-  if (p.mode !== 'new-layer' && p.mode !== 'replace') throw new HostError('bad_request', `Unknown output mode ${JSON.stringify(p.mode)}.`);
+  if (!b || !num(b.x) || !num(b.y) || !num(b.width) || !num(b.height)) throw new EditorError('bad_request', 'The layer position is missing from the result.');
+  if (p.mode !== 'new-layer' && p.mode !== 'replace') throw new EditorError('bad_request', `Unknown output mode ${JSON.stringify(p.mode)}.`);
   return {
     sourceId: requireString(p.sourceId, 'The source layer id'),
     sourceName: typeof p.sourceName === 'string' ? p.sourceName : 'Layer',
@@ -69,7 +69,7 @@ export class FigmaMainThread {
     return { seq: this.seq, layers: summarizeSelection(this.figma) };
   }
 
-  private post(message: HostToUi): void {
+  private post(message: EditorToUi): void {
     try {
       this.figma.ui.postMessage(message);
     } catch {
@@ -107,7 +107,7 @@ export class FigmaMainThread {
   }
 
   async handleMessage(message: unknown): Promise<void> {
-    if (!isUiToHost(message)) return; // not ours
+    if (!isUiToEditor(message)) return; // not ours
     if (message.kind === 'ready') {
       this.uiReady = true;
       this.selectionChanged();
@@ -117,14 +117,14 @@ export class FigmaMainThread {
       const result = await this.dispatch(message);
       this.post({ channel: CHANNEL, kind: 'reply', id: message.id, ok: true, result });
     } catch (err) {
-      const error = err instanceof HostError
+      const error = err instanceof EditorError
         ? { code: err.code, message: err.message }
         : { code: 'internal' as const, message: `Something went wrong in the plugin: ${err instanceof Error ? err.message : String(err)}` };
       this.post({ channel: CHANNEL, kind: 'reply', id: message.id, ok: false, error });
     }
   }
 
-  private async dispatch(request: RequestMessage): Promise<HostMethods[HostMethod]['result']> {
+  private async dispatch(request: RequestMessage): Promise<EditorMethods[EditorMethod]['result']> {
     const p = request.params as Record<string, unknown>;
     switch (request.method) {
       case 'getSelection':

@@ -2,9 +2,9 @@
  * Putting a stylized picture into the document: a new image layer just above the source, or the
  * source's fills replaced. Always exactly one undo step, and the source is never deleted.
  */
-import { HostError, type Bounds, type PlaceOutcome, type PlaceRequest } from '../host/host.ts';
-import { pngSize } from '../host/png.ts';
-import { MAX_IMAGE_SIDE } from '../host/settings.ts';
+import { EditorError, type Bounds, type PlaceOutcome, type PlaceRequest } from '../editor/editor.ts';
+import { pngSize } from '../editor/png.ts';
+import { MAX_IMAGE_SIDE } from '../editor/settings.ts';
 import {
   IDENTITY, invert, multiply,
   type BaseNode, type FigmaApi, type Image, type ImagePaint, type RectangleNode, type SceneNode, type Transform,
@@ -89,11 +89,11 @@ function createResultLayer(figma: FigmaApi, source: SceneNode | null, request: P
 }
 
 function checkResult(png: unknown): Uint8Array {
-  if (!(png instanceof Uint8Array)) throw new HostError('bad_request', 'The result picture is missing.');
+  if (!(png instanceof Uint8Array)) throw new EditorError('bad_request', 'The result picture is missing.');
   const size = pngSize(png);
-  if (!size) throw new HostError('bad_request', 'The result is not a PNG picture; the companion sent something unexpected.');
+  if (!size) throw new EditorError('bad_request', 'The result is not a PNG picture; the companion sent something unexpected.');
   if (size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE) {
-    throw new HostError('too_large', `The result is ${size.width}×${size.height} px; Figma holds images up to ${MAX_IMAGE_SIDE} px. Lower the output size and run again.`);
+    throw new EditorError('too_large', `The result is ${size.width}×${size.height} px; Figma holds images up to ${MAX_IMAGE_SIDE} px. Lower the output size and run again.`);
   }
   return png;
 }
@@ -104,7 +104,7 @@ export async function placeResult(figma: FigmaApi, request: PlaceRequest): Promi
   try {
     image = figma.createImage(png);
   } catch (err) {
-    throw new HostError('place_failed', `Figma refused the result picture: ${err instanceof Error ? err.message : String(err)}.`);
+    throw new EditorError('place_failed', `Figma refused the result picture: ${err instanceof Error ? err.message : String(err)}.`);
   }
   const source = await findLayer(figma, request.sourceId);
   let note: string | undefined;
@@ -132,7 +132,7 @@ export async function placeResult(figma: FigmaApi, request: PlaceRequest): Promi
     if (note) outcome.note = note;
     return outcome;
   } catch (err) {
-    if (err instanceof HostError) throw err;
-    throw new HostError('place_failed', `Could not add the result to the file: ${err instanceof Error ? err.message : String(err)}.`);
+    if (err instanceof EditorError) throw err;
+    throw new EditorError('place_failed', `Could not add the result to the file: ${err instanceof Error ? err.message : String(err)}.`);
   }
 }

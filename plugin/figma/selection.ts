@@ -1,7 +1,7 @@
 /** Reading the selection: which layers can be stylized, their bounds, and their pixels as PNG. */
-import { HostError, THUMBNAIL_SIDE, type Bounds, type LayerPixels, type LayerSummary } from '../host/host.ts';
-import { exportConstraint, pngSize } from '../host/png.ts';
-import { MAX_IMAGE_SIDE } from '../host/settings.ts';
+import { EditorError, THUMBNAIL_SIDE, type Bounds, type LayerPixels, type LayerSummary } from '../editor/editor.ts';
+import { exportConstraint, pngSize } from '../editor/png.ts';
+import { MAX_IMAGE_SIDE } from '../editor/settings.ts';
 import { isUprightTransform, type BaseNode, type FigmaApi, type SceneNode, type Transform } from './api.ts';
 
 type Exportable = SceneNode & { exportAsync(settings: { format: 'PNG'; constraint: { type: 'WIDTH' | 'HEIGHT'; value: number }; useAbsoluteBounds: boolean }): Promise<Uint8Array> };
@@ -105,11 +105,11 @@ export async function findLayer(figma: FigmaApi, id: string): Promise<SceneNode 
  * image limit (a result bigger than that could not be put back into the file).
  */
 export async function exportLayer(figma: FigmaApi, id: string, maxSide: number): Promise<LayerPixels> {
-  if (!Number.isFinite(maxSide) || maxSide < 1) throw new HostError('bad_request', `The export size must be at least 1 px; got ${maxSide}.`);
+  if (!Number.isFinite(maxSide) || maxSide < 1) throw new EditorError('bad_request', `The export size must be at least 1 px; got ${maxSide}.`);
   const node = await findLayer(figma, id);
-  if (!node) throw new HostError('not_found', 'The layer no longer exists (deleted, or its page was closed). Select it again.');
+  if (!node) throw new EditorError('not_found', 'The layer no longer exists (deleted, or its page was closed). Select it again.');
   const problem = layerProblem(node);
-  if (problem || !hasExport(node)) throw new HostError('unsupported', problem ?? `“${node.name}” cannot be exported.`);
+  if (problem || !hasExport(node)) throw new EditorError('unsupported', problem ?? `“${node.name}” cannot be exported.`);
   const bounds = layerBounds(node);
   const c = exportConstraint(bounds.width, bounds.height, maxSide, MAX_IMAGE_SIDE);
   let png: Uint8Array;
@@ -117,12 +117,12 @@ export async function exportLayer(figma: FigmaApi, id: string, maxSide: number):
     // useAbsoluteBounds: the picture covers exactly the layer's box, so the result lines up with it.
     png = await node.exportAsync({ format: 'PNG', constraint: { type: c.type, value: c.value }, useAbsoluteBounds: true });
   } catch (err) {
-    throw new HostError('export_failed', `Figma could not render “${node.name}”: ${err instanceof Error ? err.message : String(err)}. Try a smaller output size.`);
+    throw new EditorError('export_failed', `Figma could not render “${node.name}”: ${err instanceof Error ? err.message : String(err)}. Try a smaller output size.`);
   }
   const size = pngSize(png);
-  if (!size) throw new HostError('export_failed', `Figma returned something that is not a PNG for “${node.name}”.`);
+  if (!size) throw new EditorError('export_failed', `Figma returned something that is not a PNG for “${node.name}”.`);
   if (size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE) {
-    throw new HostError('too_large', `“${node.name}” rendered at ${size.width}×${size.height} px, over Figma's ${MAX_IMAGE_SIDE} px limit. Lower the output size.`);
+    throw new EditorError('too_large', `“${node.name}” rendered at ${size.width}×${size.height} px, over Figma's ${MAX_IMAGE_SIDE} px limit. Lower the output size.`);
   }
   return { id: node.id, name: node.name, png, pixelWidth: size.width, pixelHeight: size.height, bounds };
 }

@@ -1,6 +1,6 @@
 /** Settings persisted per user in figma.clientStorage. */
-import { HostError } from '../host/host.ts';
-import { SettingsError, coerceStoredSettings, validateSettings, type PluginSettings } from '../host/settings.ts';
+import { EditorError } from '../editor/editor.ts';
+import { SettingsError, coerceStoredSettings, validateSettings, type PluginSettings } from '../editor/settings.ts';
 import type { FigmaApi } from './api.ts';
 
 export const SETTINGS_KEY = 'stylize.settings.v1';
@@ -21,14 +21,14 @@ export async function saveSettings(figma: Pick<FigmaApi, 'clientStorage'>, setti
   try {
     valid = validateSettings((settings ?? {}) as Partial<PluginSettings>);
   } catch (err) {
-    if (err instanceof SettingsError) throw new HostError('bad_request', err.message);
+    if (err instanceof SettingsError) throw new EditorError('bad_request', err.message);
     throw err;
   }
   try {
     // A plain object: clientStorage keeps structured-clonable values.
     await figma.clientStorage.setAsync(SETTINGS_KEY, { ...valid });
   } catch (err) {
-    throw new HostError('storage_failed', `Figma could not save the settings: ${err instanceof Error ? err.message : String(err)}.`);
+    throw new EditorError('storage_failed', `Figma could not save the settings: ${err instanceof Error ? err.message : String(err)}.`);
   }
   return valid;
 }

@@ -14,7 +14,7 @@
  * timeout is the only sign: each script gets one that fits it (a selection poll: seconds).
  * No DOM types: the window is described structurally, so this also runs under Node.
  */
-import { HostError } from '../host/host.ts';
+import { EditorError } from '../editor/editor.ts';
 
 /** Whatever carries messages to and from Photopea. */
 export interface ParentPort {
@@ -146,11 +146,11 @@ export class PhotopeaBridge {
 
   /**
    * Runs a script body (ES5; it may `return` a string) after every script queued before it.
-   * Rejects with HostError: 'timeout' when Photopea does not finish it in time, 'internal' when
+   * Rejects with EditorError: 'timeout' when Photopea does not finish it in time, 'internal' when
    * the script threw or Photopea could not run it.
    */
   run(body: string, options: RunOptions = {}): Promise<ScriptResult> {
-    if (this.disposed) return Promise.reject(new HostError('internal', 'The plugin window was closed.'));
+    if (this.disposed) return Promise.reject(new EditorError('internal', 'The plugin window was closed.'));
     const n = this.nextN++;
     const script = this.wrap(n, body);
     return new Promise((resolve, reject) => {
@@ -191,7 +191,7 @@ export class PhotopeaBridge {
     try {
       this.port.post(job.script);
     } catch (err) {
-      this.finish(job, new HostError('internal', `Could not send a script to Photopea: ${err instanceof Error ? err.message : String(err)}.`));
+      this.finish(job, new EditorError('internal', `Could not send a script to Photopea: ${err instanceof Error ? err.message : String(err)}.`));
     }
   }
 
@@ -213,7 +213,7 @@ export class PhotopeaBridge {
       if (job && !job.begun && !job.strayTimer) {
         job.strayTimer = setTimeout(() => {
           if (this.current === job && !job.begun) {
-            this.finish(job, new HostError('internal', `Photopea answered without running the plugin's script (${job.what}). Photopea may have changed its scripting; update the plugin, or report this.`));
+            this.finish(job, new EditorError('internal', `Photopea answered without running the plugin's script (${job.what}). Photopea may have changed its scripting; update the plugin, or report this.`));
           }
         }, this.strayDoneMs);
       }
@@ -251,7 +251,7 @@ export class PhotopeaBridge {
   private timeOut(job: InFlight): void {
     if (this.current !== job) return;
     this.stats.timeouts++;
-    this.finish(job, new HostError('timeout',
+    this.finish(job, new EditorError('timeout',
       `Photopea did not finish ${job.what} within ${Math.round(job.timeoutMs / 1000)} s. ` +
       'If Photopea is busy (a dialog open, a very large document), wait for it and try again.'));
   }
@@ -263,8 +263,8 @@ export class PhotopeaBridge {
     if (job.strayTimer) clearTimeout(job.strayTimer);
     this.current = null;
     if (error) job.reject(error);
-    else if (!job.end) job.reject(new HostError('internal', `Photopea ended ${job.what} without an answer.`));
-    else if (!job.end.ok) job.reject(new HostError('internal', `Photopea could not run ${job.what}: ${job.end.message}`));
+    else if (!job.end) job.reject(new EditorError('internal', `Photopea ended ${job.what} without an answer.`));
+    else if (!job.end.ok) job.reject(new EditorError('internal', `Photopea could not run ${job.what}: ${job.end.message}`));
     else job.resolve({ value: job.end.value, buffers: job.buffers, lostDone });
     this.pump();
   }
@@ -274,7 +274,7 @@ export class PhotopeaBridge {
     if (this.disposed) return;
     this.disposed = true;
     this.unlisten();
-    const closed = () => new HostError('internal', 'The plugin window was closed.');
+    const closed = () => new EditorError('internal', 'The plugin window was closed.');
     if (this.current) this.finish(this.current, closed());
     for (const p of this.queue.splice(0)) p.reject(closed());
   }

@@ -2,7 +2,7 @@
  * Pixel work the Photopea page does itself (Photopea only hands over whole-canvas PNGs): cut a
  * layer's box out of the canvas, scale, encode PNG, and make data: URLs. Browser canvas APIs only.
  */
-import type { Bounds } from '../host/host.ts';
+import type { Bounds } from '../editor/editor.ts';
 
 type Canvas2D = OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D;
 

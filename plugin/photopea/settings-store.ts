@@ -3,8 +3,8 @@
  * Photopea the browser keeps it in a partition for photopea.com). A bad stored value never locks
  * the user out: it falls back to its default.
  */
-import { HostError } from '../host/host.ts';
-import { SettingsError, coerceStoredSettings, validateSettings, type PluginSettings } from '../host/settings.ts';
+import { EditorError } from '../editor/editor.ts';
+import { SettingsError, coerceStoredSettings, validateSettings, type PluginSettings } from '../editor/settings.ts';
 
 export const SETTINGS_KEY = 'stylize.settings.v1';
 
@@ -85,14 +85,14 @@ export class PageSettingsStore {
 
   /**
    * Validates and stores. Without storage the settings are kept for this page's life, and the first
-   * save says so (HostError storage_failed) once; later saves succeed quietly.
+   * save says so (EditorError storage_failed) once; later saves succeed quietly.
    */
   save(input: unknown): PluginSettings {
     let valid: PluginSettings;
     try {
       valid = validateSettings((input ?? {}) as Partial<PluginSettings>);
     } catch (err) {
-      if (err instanceof SettingsError) throw new HostError('bad_request', err.message);
+      if (err instanceof SettingsError) throw new EditorError('bad_request', err.message);
       throw err;
     }
     if (this.port !== null) valid = { ...valid, port: this.port };
@@ -101,12 +101,12 @@ export class PageSettingsStore {
     if (!this.storage) {
       if (this.toldBlocked) return valid;
       this.toldBlocked = true;
-      throw new HostError('storage_failed', STORAGE_BLOCKED);
+      throw new EditorError('storage_failed', STORAGE_BLOCKED);
     }
     try {
       this.storage.setItem(SETTINGS_KEY, text);
     } catch (err) {
-      throw new HostError('storage_failed', `The browser could not save the settings: ${err instanceof Error ? err.message : String(err)}. They last until Photopea is closed.`);
+      throw new EditorError('storage_failed', `The browser could not save the settings: ${err instanceof Error ? err.message : String(err)}. They last until Photopea is closed.`);
     }
     return valid;
   }

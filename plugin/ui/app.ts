@@ -1,11 +1,11 @@
 /**
  * The plugin window: connection state, selection, style picker, settings, Stylize, live jobs.
- * Talks to the editor only through a Host and to the companion only through CompanionClient.
+ * Talks to the editor only through a Editor and to the companion only through CompanionClient.
  */
-import { DEFAULT_TRAITS, type Host, type HostTraits, type LayerSummary, type SelectionSnapshot } from '../host/host.ts';
+import { DEFAULT_TRAITS, type Editor, type EditorTraits, type LayerSummary, type SelectionSnapshot } from '../editor/editor.ts';
 import {
   DEFAULT_SETTINGS, MAX_IMAGE_SIDE, SettingsError, validateSettings, type OutputMode, type PluginSettings,
-} from '../host/settings.ts';
+} from '../editor/settings.ts';
 import type { PreparingInfo, StyleInfo } from '../../protocol/messages.ts';
 import { BatchRunner, effectiveOutputSize, wireSettings, type JobView, type StyleChoice } from './batch.ts';
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
@@ -25,15 +25,15 @@ export interface AppOptions {
   /** Makes the companion client (tests inject one); default: a real one on 127.0.0.1. */
   createClient?: (settings: PluginSettings) => CompanionClient;
   /** Where the window's policy lets it reach the companion (Figma: from manifest.json); default any port on 127.0.0.1. */
-  network?: { host: string; ports: readonly number[] };
+  network?: { address: string; ports: readonly number[] };
   /** A stable id of this plugin install: jobs then outlive the window and their results are offered when it reopens. */
   clientId?: string;
 }
 
 export class App {
-  private readonly host: Host;
-  /** The editor's words and choices (Figma's unless the host says otherwise). */
-  private readonly traits: HostTraits;
+  private readonly editor: Editor;
+  /** The editor's words and choices (Figma's unless the editor says otherwise). */
+  private readonly traits: EditorTraits;
   private readonly doc: Document;
   private readonly options: AppOptions;
   private settings: PluginSettings = { ...DEFAULT_SETTINGS };
@@ -59,9 +59,9 @@ export class App {
   /** The companion's time estimate for the current layers and settings (key = what it was asked). */
   private estimate: { key: string; ms?: number } | null = null;
 
-  constructor(host: Host, doc: Document, options: AppOptions = {}) {
-    this.host = host;
-    this.traits = { ...DEFAULT_TRAITS, ...host.traits };
+  constructor(editor: Editor, doc: Document, options: AppOptions = {}) {
+    this.editor = editor;
+    this.traits = { ...DEFAULT_TRAITS, ...editor.traits };
     this.doc = doc;
     this.options = options;
   }
@@ -87,27 +87,27 @@ export class App {
 
   async start(): Promise<void> {
     try {
-      this.settings = await this.host.loadSettings();
+      this.settings = await this.editor.loadSettings();
     } catch (err) {
       this.showGeneralError(`Could not load your settings; using the defaults. ${explainError(err).title}`);
     }
     this.client = this.options.createClient?.(this.settings)
       ?? new CompanionClient({
-        port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin`,
-        ...(this.options.network && { host: this.options.network.host, allowedPorts: this.options.network.ports }),
+        port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.editor.kind}-plugin`,
+        ...(this.options.network && { address: this.options.network.address, allowedPorts: this.options.network.ports }),
         ...(this.options.clientId && { clientId: this.options.clientId }),
       });
     // Figma's CSP refuses what manifest.json does not list; the browser says so only through this event.
     this.doc.addEventListener('securitypolicyviolation', (e) => this.client.blockedByPolicy(e.blockedURI));
-    this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
-    new KeptOffer(this.host, this.client, this.el('kept'));
+    this.runner = new BatchRunner(this.editor, this.client, (jobs) => this.renderJobs(jobs));
+    new KeptOffer(this.editor, this.client, this.el('kept'));
     this.client.onStateChange((state) => this.onConnection(state));
     this.client.onThumbnail((name, png) => {
       this.libraryThumbs.set(name.toLowerCase(), png);
       this.renderLibrary();
     });
     this.client.onError((err) => this.showGeneralError(explainError(err).title, explainError(err).detail));
-    this.host.onSelectionChange((selection) => {
+    this.editor.onSelectionChange((selection) => {
       this.selection = selection;
       this.renderSelection();
     });
@@ -119,7 +119,7 @@ export class App {
     this.onConnection(this.client.state);
     this.client.start();
     try {
-      const selection = await this.host.getSelection();
+      const selection = await this.editor.getSelection();
       if (selection.seq >= this.selection.seq) this.selection = selection;
       this.renderSelection();
     } catch (err) {
@@ -288,7 +288,7 @@ export class App {
     if (reconnect) this.client.configure({ port: next.port, token: next.token });
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = setTimeout(() => {
-      this.host.saveSettings(this.settings).catch((err) => this.showGeneralError(`Your settings were not saved. ${explainError(err).title}`));
+      this.editor.saveSettings(this.settings).catch((err) => this.showGeneralError(`Your settings were not saved. ${explainError(err).title}`));
     }, 250);
     this.renderSettings();
     this.renderLibrary();
@@ -327,7 +327,7 @@ export class App {
       error.hidden = true;
       this.settings = { ...this.settings, lastStyleId: style.name };
       await this.refreshLibrary();
-      this.host.notify(`Added “${style.name}” to the style library`);
+      this.editor.notify(`Added “${style.name}” to the style library`);
     } catch (err) {
       const e = explainError(err);
       error.textContent = e.detail ? `${e.title} ${e.detail}` : e.title;
@@ -585,7 +585,7 @@ export class App {
     this.renderAction();
     const jobs = this.runner.views;
     const done = jobs.filter((j) => j.phase === 'done').length;
-    if (done > 0) this.host.notify(done === 1 ? 'Stylize: 1 layer done' : `Stylize: ${done} layers done`);
+    if (done > 0) this.editor.notify(done === 1 ? 'Stylize: 1 layer done' : `Stylize: ${done} layers done`);
   }
 
   // ---- Jobs ------------------------------------------------------------------------------------

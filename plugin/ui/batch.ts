@@ -1,10 +1,10 @@
 /**
- * Runs a batch: every selected layer is its own job (export from the host, submit to the
- * companion, stream progress, place the result through the host). No DOM: the view renders the
+ * Runs a batch: every selected layer is its own job (export from the editor, submit to the
+ * companion, stream progress, place the result through the editor). No DOM: the view renders the
  * JobView list this reports.
  */
-import type { Host, LayerPixels, LayerSummary, PlaceOutcome } from '../host/host.ts';
-import { MAX_IMAGE_SIDE, type PluginSettings } from '../host/settings.ts';
+import type { Editor, LayerPixels, LayerSummary, PlaceOutcome } from '../editor/editor.ts';
+import { MAX_IMAGE_SIDE, type PluginSettings } from '../editor/settings.ts';
 import { strengthToWeights } from '../../common/strength.ts';
 import type { SubmitStyle } from '../../protocol/frames.ts';
 import type { CapabilitiesMessage, WireSettings } from '../../protocol/messages.ts';
@@ -79,15 +79,15 @@ interface Running {
 }
 
 export class BatchRunner {
-  private readonly host: Host;
+  private readonly editor: Editor;
   private readonly client: CompanionClient;
   private readonly onChange: (jobs: JobView[]) => void;
   private readonly jobs: Running[] = [];
   private nextId = 1;
   private active = 0;
 
-  constructor(host: Host, client: CompanionClient, onChange: (jobs: JobView[]) => void) {
-    this.host = host;
+  constructor(editor: Editor, client: CompanionClient, onChange: (jobs: JobView[]) => void) {
+    this.editor = editor;
     this.client = client;
     this.onChange = onChange;
   }
@@ -153,7 +153,7 @@ export class BatchRunner {
   private async resolveStyle(style: StyleChoice, size: number): Promise<SubmitStyle> {
     if (style.kind === 'library') return { source: 'library', name: style.name };
     if (style.kind === 'file') return { source: 'upload', image: style.bytes };
-    const pixels = await this.host.exportLayer(style.layerId, size);
+    const pixels = await this.editor.exportLayer(style.layerId, size);
     return { source: 'upload', image: pixels.png };
   }
 
@@ -173,7 +173,7 @@ export class BatchRunner {
     try {
       v.phase = 'exporting';
       this.changed();
-      pixels = await this.host.exportLayer(v.layerId, wire.size as number);
+      pixels = await this.editor.exportLayer(v.layerId, wire.size as number);
     } catch (err) {
       return this.finish(job, 'failed', explainError(err));
     }
@@ -217,7 +217,7 @@ export class BatchRunner {
     if (v.previews.length > PREVIEWS_KEPT) v.previews.shift();
     this.changed();
     try {
-      v.outcome = await this.host.placeResult({
+      v.outcome = await this.editor.placeResult({
         sourceId: pixels.id, sourceName: pixels.name, bounds: pixels.bounds, png: result.png, mode: settings.outputMode, styleName: v.styleName,
       });
     } catch (err) {

@@ -1,49 +1,31 @@
 /**
- * The UI's connection to the companion daemon: one WebSocket speaking protocol/ (JSON control
- * messages + binary image frames), pairing with the token, automatic reconnect with backoff, jobs
- * with progress / previews / result, the style library. Runs in the plugin iframe (browser APIs
- * only); the WebSocket and fetch constructors can be injected.
+ * The UI's connection to the companion daemon: pairing with the token, reconnecting by itself,
+ * jobs with progress / previews / result, kept results, the style library, estimates. It wires
+ * three parts (the split krita-ai-diffusion makes between its client and its connection state):
+ *   companion/transport.ts         the WebSocket: frames, typed sends, pings, backoff
+ *   companion/connection-state.ts  how a close becomes what the designer is told (pure)
+ *   companion/requests.ts          requests by ref until their answer, each settled once
+ * Runs in the plugin iframe (browser APIs only); the WebSocket and fetch constructors can be injected.
  */
 import type { ErrorCode } from '../../protocol/errors.ts';
-import { CLOSE_CODES, ProtocolError } from '../../protocol/errors.ts';
-import { decodeServerFrame, encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
+import { encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
 import {
-  PROTOCOL_VERSION, readServerMessage,
-  type CapabilitiesMessage, type DoneMessage, type EstimateMessage, type KeptJob, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
+  PROTOCOL_VERSION,
+  type CapabilitiesMessage, type ClientTextMessage, type EstimateMessage, type KeptJob, type ServerBinaryMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
 } from '../../protocol/messages.ts';
+import {
+  blockedByPolicyWords, portNotAllowedWords, stateAfterClose, stateAfterProbe,
+  type ConnectionState, type HealthProbe,
+} from './companion/connection-state.ts';
+import {
+  CompanionError, JobRegistry, OneAnswerRequests, asCompanionError, nextRef,
+  type JobEvents, type JobRecord, type JobResult,
+} from './companion/requests.ts';
+import { CompanionTransport, DEFAULT_BACKOFF, type BackoffOptions } from './companion/transport.ts';
 
-export type ConnectionState =
-  | { status: 'connecting'; attempt: number }
-  | { status: 'connected'; capabilities: CapabilitiesMessage }
-  | { status: 'needs-token'; reason: string }
-  | { status: 'offline'; reason: string; advice: string; retryAt: number | null };
-
-export type ClientErrorCode = ErrorCode | 'connection_lost' | 'not_connected' | 'cancelled' | 'bad_reply';
-
-/** A failure with a stable code; `message` is the companion's own words (the UI adds a designer's version). */
-export class CompanionError extends Error {
-  readonly code: ClientErrorCode;
-  constructor(code: ClientErrorCode, message: string) {
-    super(message);
-    this.code = code;
-    this.name = 'CompanionError';
-  }
-}
-
-export interface JobEvents {
-  onAccepted?(jobId: string, position: number): void;
-  onQueue?(position: number): void;
-  onStarted?(iterations: number): void;
-  onProgress?(progress: ProgressMessage): void;
-  onPreview?(png: Uint8Array, iteration: number, width: number, height: number): void;
-}
-
-export interface JobResult {
-  png: Uint8Array;
-  width: number;
-  height: number;
-  done: DoneMessage;
-}
+export type { ConnectionState } from './companion/connection-state.ts';
+export { CompanionError, type ClientErrorCode, type JobEvents, type JobResult } from './companion/requests.ts';
+export type { BackoffOptions } from './companion/transport.ts';
 
 export interface JobRequest {
   content: Uint8Array;
@@ -51,19 +33,6 @@ export interface JobRequest {
   settings: WireSettings;
   /** Keep the job and its result when this window goes away (needs a clientId); `note` comes back with it. */
   keep?: { note: string };
-}
-
-interface JobRecord {
-  ref: string;
-  /** Outlives this window: closing it does not cancel the job. */
-  keep?: boolean;
-  jobId?: string;
-  events: JobEvents;
-  resultPng?: Uint8Array;
-  cancelRequested: boolean;
-  settled: boolean;
-  resolve(result: JobResult): void;
-  reject(error: CompanionError): void;
 }
 
 export interface JobHandle {
@@ -75,17 +44,11 @@ export interface JobHandle {
   cancel(): void;
 }
 
-export interface BackoffOptions {
-  initialMs: number;
-  maxMs: number;
-  factor: number;
-}
-
 export interface CompanionClientOptions {
   port: number;
   token: string;
-  /** Default 127.0.0.1 (the companion listens on loopback); the Figma UI uses localhost (its CSP names hosts). */
-  host?: string;
+  /** The companion's host name. Default 127.0.0.1 (it listens on loopback); the Figma UI uses localhost (its CSP names hosts). */
+  address?: string;
   /**
    * The only ports the window's content security policy lets it reach (Figma: what manifest.json
    * lists); null when any port is reachable.
@@ -102,51 +65,52 @@ export interface CompanionClientOptions {
 
 type Listener<T> = (value: T) => void;
 
-const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 10_000, factor: 2 };
-const START_HINT = 'Start it: open a terminal in the Stylize folder and run “npm start”. The plugin reconnects by itself.';
-
 function copy(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes); // frames are views into one buffer; keep only what we need
 }
 
 export class CompanionClient {
-  private opts: Required<Omit<CompanionClientOptions, 'backoff'>> & { backoff: BackoffOptions };
-  private ws: WebSocket | null = null;
+  private readonly opts: Required<Omit<CompanionClientOptions, 'backoff'>>;
+  private readonly transport: CompanionTransport;
   private _state: ConnectionState = { status: 'offline', reason: 'Not started.', advice: '', retryAt: null };
   private readonly stateListeners = new Set<Listener<ConnectionState>>();
   private readonly thumbListeners = new Set<(name: string, png: Uint8Array) => void>();
   private readonly errorListeners = new Set<Listener<CompanionError>>();
   private readonly keptListeners = new Set<Listener<KeptJob[]>>();
-  private readonly jobsByRef = new Map<string, JobRecord>();
-  private readonly jobsById = new Map<string, JobRecord>();
-  private pendingStyles: { resolve(styles: StyleInfo[]): void; reject(e: CompanionError): void }[] = [];
-  /** Requests answered by a message with the same ref (save_style, estimate). */
-  private readonly pendingRefs = new Map<string, { resolve(answer: unknown): void; reject(e: CompanionError): void }>();
+  private readonly jobs = new JobRegistry();
+  private readonly styleLists = new OneAnswerRequests<StyleInfo[]>();
+  private readonly saves = new OneAnswerRequests<StyleInfo>();
+  private readonly estimates = new OneAnswerRequests<EstimateMessage>();
   private running = false;
-  private attempt = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  /** What the companion said before closing: its last fatal error and its shutdown note. */
   private lastError: { code: ErrorCode; message: string } | null = null;
   private shutdownNote: string | null = null;
   private wasConnected = false;
   /** The window's policy refused this attempt's connection (a securitypolicyviolation was seen). */
   private policyBlocked: string | null = null;
-  private refCounter = 0;
-  /** Cancels sent and not yet answered (by `cancelled` or unknown_job), in sending order. */
-  private cancelsAwaitingAnswer: JobRecord[] = [];
 
   constructor(options: CompanionClientOptions) {
     const g = globalThis as unknown as { WebSocket: typeof WebSocket; fetch: typeof fetch };
+    const { backoff, ...rest } = options;
     this.opts = {
-      host: '127.0.0.1',
+      address: '127.0.0.1',
       allowedPorts: null,
       clientName: 'stylize-plugin',
       clientId: '',
       WebSocket: g.WebSocket,
       fetch: g.fetch?.bind(globalThis),
-      ...options,
-      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      ...rest,
     };
+    this.transport = new CompanionTransport(this.opts.WebSocket, { ...DEFAULT_BACKOFF, ...backoff }, {
+      onOpen: () => this.transport.send({
+        type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, client: this.opts.clientName,
+        ...(this.opts.clientId && { clientId: this.opts.clientId }),
+      }),
+      onText: (msg) => this.handleText(msg),
+      onFrame: (msg, payload) => this.handleFrame(msg, payload),
+      onUnreadable: (err, text) => this.handleUnreadable(err, text),
+      onClose: (code, reason) => void this.onClosed(code, reason),
+    });
   }
 
   get state(): ConnectionState {
@@ -158,7 +122,7 @@ export class CompanionClient {
   }
 
   get url(): string {
-    return `ws://${this.opts.host}:${this.opts.port}/`;
+    return `ws://${this.opts.address}:${this.opts.port}/`;
   }
 
   onStateChange(listener: Listener<ConnectionState>): () => void {
@@ -178,10 +142,18 @@ export class CompanionClient {
     return () => this.errorListeners.delete(listener);
   }
 
+  /** The companion's list of this client's kept jobs: sent after pairing when there are any, when one finishes, and on listKept(). */
+  onKept(listener: Listener<KeptJob[]>): () => void {
+    this.keptListeners.add(listener);
+    return () => this.keptListeners.delete(listener);
+  }
+
   private setState(state: ConnectionState): void {
     this._state = state;
     for (const l of this.stateListeners) l(state);
   }
+
+  // -- connection --------------------------------------------------------------------------
 
   /** Starts connecting, and keeps reconnecting until stop(). */
   start(): void {
@@ -192,11 +164,9 @@ export class CompanionClient {
   /** Closes for good (the plugin is closing): running jobs are cancelled first. */
   stop(): void {
     this.running = false;
-    this.clearTimers();
+    this.transport.cancelRetry();
     this.cancelAll();
-    const ws = this.ws;
-    this.ws = null;
-    if (ws && ws.readyState <= 1) ws.close(CLOSE_CODES.normal, 'plugin closed');
+    this.transport.close('plugin closed');
     this.failAll(new CompanionError('connection_lost', 'The plugin was closed.'));
   }
 
@@ -210,20 +180,11 @@ export class CompanionClient {
 
   /** Skips the backoff wait (the "Retry now" button). */
   reconnectNow(): void {
-    this.attempt = 0;
-    const ws = this.ws;
-    this.ws = null;
-    if (ws && ws.readyState <= 1) ws.close(CLOSE_CODES.normal, 'reconnecting');
+    this.transport.attempt = 0;
+    this.transport.close('reconnecting');
     this.failAll(new CompanionError('connection_lost', 'The connection was restarted.'));
-    this.clearTimers();
+    this.transport.cancelRetry();
     if (this.running) this.connect();
-  }
-
-  private clearTimers(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.retryTimer = null;
-    this.pingTimer = null;
   }
 
   private connect(): void {
@@ -235,123 +196,48 @@ export class CompanionClient {
     const allowed = this.opts.allowedPorts;
     if (allowed && !allowed.includes(this.opts.port)) {
       // Trying would only be refused by the window's policy; say so instead of "not running".
-      const { reason, advice } = this.policyWords(`port ${this.opts.port}`);
+      const { reason, advice } = portNotAllowedWords(this.opts.address, this.opts.port, allowed);
       this.setState({ status: 'offline', reason, advice, retryAt: null });
       return;
     }
-    this.attempt++;
     this.lastError = null;
     this.shutdownNote = null;
     this.policyBlocked = null;
-    this.setState({ status: 'connecting', attempt: this.attempt });
-    let ws: WebSocket;
     try {
-      ws = new this.opts.WebSocket(this.url);
+      this.transport.open(this.url);
     } catch (err) {
-      this.goOffline(`Could not open ${this.url}: ${(err as Error).message}.`, 'Check the port in Settings.', true);
+      this.retryLater(`Could not open ${this.url}: ${(err as Error).message}.`, 'Check the port in Settings.');
       return;
     }
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
-    ws.onopen = () => {
-      if (this.ws !== ws) return;
-      ws.send(JSON.stringify({
-        type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, client: this.opts.clientName,
-        ...(this.opts.clientId && { clientId: this.opts.clientId }),
-      }));
-    };
-    ws.onmessage = (event: MessageEvent) => {
-      if (this.ws !== ws) return;
-      try {
-        if (typeof event.data === 'string') {
-          const msg = readServerMessage(event.data);
-          if (msg) this.handleText(msg); // null: a newer companion's message type, not for us
-        } else this.handleBinary(new Uint8Array(event.data as ArrayBuffer));
-      } catch (err) {
-        // A binary frame of a type this version does not know: ignored, like unknown text types.
-        if (err instanceof ProtocolError && err.code === 'unknown_type') return;
-        const bad = new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${(err as Error).message}`);
-        // A garbled message about a job still ends that job, so it cannot wait forever.
-        const job = typeof event.data === 'string' ? this.jobNamedIn(event.data) : undefined;
-        if (job) this.settle(job, bad);
-        else this.emitError(bad);
-      }
-    };
-    ws.onclose = (event: CloseEvent) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      void this.onClosed(event.code, event.reason);
-    };
-    ws.onerror = () => {
-      // Normally onclose follows with the details we can get. A connection the window's CSP
-      // blocks gets no close event in Chromium, only this error: treat it as closed if none comes.
-      setTimeout(() => {
-        if (this.ws !== ws || ws.readyState !== 3) return;
-        this.ws = null;
-        void this.onClosed(1006, '');
-      }, 1000);
-    };
+    this.setState({ status: 'connecting', attempt: this.transport.attempt });
   }
 
   private async onClosed(code: number, reason: string): Promise<void> {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = null;
     const connectedBefore = this._state.status === 'connected';
     this.failAll(new CompanionError('connection_lost', connectedBefore
       ? 'The connection to the companion was lost during the job.'
       : 'The companion closed the connection.'));
     if (!this.running) return;
-    const err = this.lastError;
-    if (code === CLOSE_CODES.authFailed || err?.code === 'bad_token' || err?.code === 'auth_required') {
-      this.setState({
-        status: 'needs-token',
-        reason: err?.code === 'bad_token'
-          ? 'The companion did not accept this token. Copy the token it printed at start-up (it is also in ~/.config/stylize/token) and paste it here.'
-          : err?.message ?? 'The companion needs the pairing token.',
-      });
-      return; // no point retrying the same token
-    }
-    if (code === CLOSE_CODES.idle) {
-      this.attempt = 0;
-      this.connect(); // it only closed because nothing happened for a while
-      return;
-    }
-    if (code === CLOSE_CODES.protocolMismatch) {
-      this.goOffline(err?.message ?? 'The plugin and the companion are different versions.', 'Update both to the same version.', true);
-      return;
-    }
-    if (code === CLOSE_CODES.tryAgainLater) {
-      this.goOffline(err?.message ?? 'The companion has too many connections.', 'Close other plugin windows that use it.', true);
-      return;
-    }
-    if (this.shutdownNote || code === CLOSE_CODES.goingAway) {
-      this.goOffline(`The companion was stopped${this.shutdownNote ? ` (${this.shutdownNote.replace(/\.$/, '')})` : ''}.`, START_HINT, true);
-      return;
-    }
-    if (err) {
-      this.goOffline(err.message, 'The plugin keeps trying to reconnect.', true);
-      return;
-    }
-    // Browsers hide why a WebSocket failed (code 1006); ask /health to tell "not running" from "refused".
-    const probe = await this.probeHealth();
-    if (!this.running || this.ws) return;
-    if (this.policyBlocked) {
-      const { reason, advice } = this.blockedWords();
-      this.goOffline(reason, advice, true);
-    } else if (probe.kind === 'down') {
-      this.goOffline(
-        connectedBefore || this.wasConnected
-          ? `Lost the connection: the companion on port ${this.opts.port} is no longer running.`
-          : `The Stylize companion is not running on port ${this.opts.port}.`,
-        `${START_HINT} If it runs on another port, change Port in Settings.`,
-        true,
-      );
-    } else if (probe.kind === 'starting') {
-      this.goOffline('The companion is starting up (loading the model).', 'Wait a moment; the plugin connects by itself.', true);
-    } else if (probe.kind === 'refused') {
-      this.goOffline(`The companion refused the connection: ${probe.message}`, 'See the companion’s terminal for details.', true);
-    } else {
-      this.goOffline(`The companion on port ${this.opts.port} is running but the connection failed (code ${code}${reason ? `, ${reason}` : ''}).`, 'The plugin keeps trying to reconnect.', true);
+    const verdict = stateAfterClose({ code, reason, error: this.lastError, shutdownNote: this.shutdownNote });
+    switch (verdict.next) {
+      case 'needs-token':
+        this.setState({ status: 'needs-token', reason: verdict.reason });
+        return;
+      case 'reconnect-now':
+        this.transport.attempt = 0;
+        this.connect();
+        return;
+      case 'retry':
+        this.retryLater(verdict.reason, verdict.advice);
+        return;
+      case 'probe': {
+        const probe = await this.probeHealth();
+        if (!this.running || this.transport.active) return;
+        const { reason: why, advice } = this.policyBlocked
+          ? blockedByPolicyWords(this.opts.address, this.opts.port)
+          : stateAfterProbe({ probe, code, reason, port: this.opts.port, wasConnected: connectedBefore || this.wasConnected });
+        this.retryLater(why, advice);
+      }
     }
   }
 
@@ -360,41 +246,23 @@ export class CompanionClient {
    * securitypolicyviolation). Only the companion's own addresses concern this client.
    */
   blockedByPolicy(blockedUrl: string): void {
-    const mine = [`ws://${this.opts.host}:${this.opts.port}`, `http://${this.opts.host}:${this.opts.port}`];
-    if (!mine.some((prefix) => blockedUrl.startsWith(prefix))) return;
+    const where = `${this.opts.address}:${this.opts.port}`;
+    if (!blockedUrl.startsWith(`ws://${where}`) && !blockedUrl.startsWith(`http://${where}`)) return;
     this.policyBlocked = blockedUrl;
     const s = this._state;
     if (s.status === 'offline') {
-      const { reason, advice } = this.blockedWords();
+      const { reason, advice } = blockedByPolicyWords(this.opts.address, this.opts.port);
       this.setState({ status: 'offline', reason, advice, retryAt: s.retryAt });
     }
   }
 
-  /** The port is not one the build's manifest lists: the plugin does not even try. */
-  private policyWords(what: string): { reason: string; advice: string } {
-    const ports = this.opts.allowedPorts;
-    const listed = ports?.length ? `port ${ports.join(' or ')} on ${this.opts.host}` : 'no companion port';
-    return {
-      reason: `Figma does not let this plugin reach ${what}: its manifest.json allows ${listed} only (Figma's content security policy would block the connection; the companion may well be running).`,
-      advice: `Choose an allowed port in Settings and run the companion on it (npm start -- --port N), or add "ws://${this.opts.host}:N" and "http://${this.opts.host}:N" to networkAccess.allowedDomains in manifest.json, run npm run build and import the plugin again.`,
-    };
-  }
-
-  /** The window's policy refused the connection: the manifest Figma imported does not list it. */
-  private blockedWords(): { reason: string; advice: string } {
-    const where = `${this.opts.host}:${this.opts.port}`;
-    return {
-      reason: `Figma's content security policy blocked the connection to ${where}: the manifest.json Figma imported does not list it (the companion may well be running).`,
-      advice: `Make sure networkAccess.allowedDomains in manifest.json lists "ws://${where}" and "http://${where}", run npm run build and import the plugin again (Plugins > Development > Import plugin from manifest…).`,
-    };
-  }
-
-  private async probeHealth(): Promise<{ kind: 'down' | 'starting' | 'up' } | { kind: 'refused'; message: string }> {
+  /** Browsers hide why a WebSocket failed (code 1006); /health tells "not running" from "refused". */
+  private async probeHealth(): Promise<HealthProbe> {
     if (!this.opts.fetch) return { kind: 'down' };
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = setTimeout(() => controller?.abort(), 2000);
     try {
-      const res = await this.opts.fetch(`http://${this.opts.host}:${this.opts.port}/health`, { signal: controller?.signal, cache: 'no-store' });
+      const res = await this.opts.fetch(`http://${this.opts.address}:${this.opts.port}/health`, { signal: controller?.signal, cache: 'no-store' });
       let body: { status?: string; message?: string } = {};
       try { body = await res.json(); } catch { /* not JSON: still something answered */ }
       if (res.status === 403) return { kind: 'refused', message: body.message ?? 'access denied' };
@@ -407,120 +275,74 @@ export class CompanionClient {
     }
   }
 
-  private goOffline(reason: string, advice: string, retry: boolean): void {
-    if (!retry || !this.running) {
+  private retryLater(reason: string, advice: string): void {
+    if (!this.running) {
       this.setState({ status: 'offline', reason, advice, retryAt: null });
       return;
     }
-    const b = this.opts.backoff;
-    const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, Math.max(0, this.attempt - 1)));
-    const delay = Math.round(base * (0.85 + Math.random() * 0.3)); // jitter: many windows do not retry in lockstep
-    this.setState({ status: 'offline', reason, advice, retryAt: Date.now() + delay });
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.connect(); }, delay);
-  }
-
-  private send(data: string | Uint8Array): void {
-    if (!this.ws || this.ws.readyState !== 1) throw new CompanionError('not_connected', 'Not connected to the companion.');
-    this.ws.send(data);
+    const retryAt = this.transport.retryLater(() => this.connect());
+    this.setState({ status: 'offline', reason, advice, retryAt });
   }
 
   private emitError(err: CompanionError): void {
     for (const l of this.errorListeners) l(err);
   }
 
+  // -- what arrives ------------------------------------------------------------------------
+
   private handleText(msg: ServerTextMessage): void {
     switch (msg.type) {
-      case 'capabilities': {
-        this.attempt = 0;
+      case 'capabilities':
         this.wasConnected = true;
+        this.transport.paired(msg.limits.idleTimeoutMs);
         this.setState({ status: 'connected', capabilities: msg });
-        const idle = msg.limits.idleTimeoutMs;
-        // Stay paired while the window is open: a ping well inside the companion's idle limit.
-        const every = idle > 0 ? Math.max(5_000, Math.min(60_000, idle / 3)) : 60_000;
-        if (this.pingTimer) clearInterval(this.pingTimer);
-        this.pingTimer = setInterval(() => { try { this.send(JSON.stringify({ type: 'ping' })); } catch { /* closing */ } }, every);
         return;
-      }
       case 'accepted': {
-        const job = this.jobsByRef.get(msg.ref);
+        const job = this.jobs.get(msg.ref);
         if (!job) return;
-        job.jobId = msg.jobId;
-        this.jobsById.set(msg.jobId, job);
+        this.jobs.identify(job, msg.jobId);
         job.events.onAccepted?.(msg.jobId, msg.position);
         if (job.cancelRequested) this.sendCancel(job);
         return;
       }
       case 'queue':
-        for (const p of msg.jobs) this.jobsById.get(p.jobId)?.events.onQueue?.(p.position);
+        for (const p of msg.jobs) this.jobs.byJobId(p.jobId)?.events.onQueue?.(p.position);
         return;
       case 'started':
-        this.jobsById.get(msg.jobId)?.events.onStarted?.(msg.iterations);
+        this.jobs.byJobId(msg.jobId)?.events.onStarted?.(msg.iterations);
         return;
       case 'progress':
-        this.jobsById.get(msg.jobId)?.events.onProgress?.(msg);
+        this.jobs.byJobId(msg.jobId)?.events.onProgress?.(msg);
         return;
       case 'done': {
-        const job = this.jobsById.get(msg.jobId);
+        const job = this.jobs.byJobId(msg.jobId);
         if (!job) return;
-        if (!job.resultPng) {
-          this.settle(job, new CompanionError('bad_reply', 'The companion said the job is done but sent no picture.'));
-          return;
-        }
-        this.settle(job, { png: job.resultPng, width: msg.width, height: msg.height, done: msg });
+        this.jobs.settle(job, job.resultPng
+          ? { png: job.resultPng, width: msg.width, height: msg.height, done: msg }
+          : new CompanionError('bad_reply', 'The companion said the job is done but sent no picture.'));
         return;
       }
       case 'cancelled': {
         // Each cancel is answered once: by this, or by unknown_job when the job had ended.
-        const answered = this.cancelsAwaitingAnswer.findIndex((j) => j.jobId === msg.jobId);
-        if (answered >= 0) this.cancelsAwaitingAnswer.splice(answered, 1);
-        const job = this.jobsById.get(msg.jobId);
-        if (job) this.settle(job, new CompanionError('cancelled', msg.reason === 'shutdown' ? 'The companion was stopped.' : 'Cancelled.'));
+        this.jobs.cancelAnswered(msg.jobId);
+        const job = this.jobs.byJobId(msg.jobId);
+        if (job) this.jobs.settle(job, new CompanionError('cancelled', msg.reason === 'shutdown' ? 'The companion was stopped.' : 'Cancelled.'));
         return;
       }
-      case 'error': {
-        const err = new CompanionError(msg.code, msg.message);
-        const job = (msg.jobId && this.jobsById.get(msg.jobId)) || (msg.ref && this.jobsByRef.get(msg.ref));
-        if (job) {
-          this.settle(job, err);
-          return;
-        }
-        if (msg.ref && this.pendingRefs.has(msg.ref)) {
-          this.pendingRefs.get(msg.ref)!.reject(err);
-          this.pendingRefs.delete(msg.ref);
-          return;
-        }
-        if (msg.code === 'unknown_job') {
-          // The answer to our oldest unanswered cancel (the companion answers in order): it no
-          // longer has that job. Usually its end crossed the cancel and it is settled already;
-          // if its end never reached us, it ends here instead of waiting forever.
-          const job = this.cancelsAwaitingAnswer.shift();
-          if (job) this.settle(job, new CompanionError('cancelled', 'Cancelled (the companion had already finished with this job).'));
-          return;
-        }
-        if (msg.fatal || this._state.status !== 'connected') {
-          this.lastError = { code: msg.code, message: msg.message };
-          return;
-        }
-        if (msg.code === 'unknown_style' || msg.code === 'style_library_unavailable') {
-          const pending = this.pendingStyles.shift();
-          if (pending) { pending.reject(err); return; }
-        }
-        this.emitError(err);
-        return;
-      }
+      case 'error':
+        return this.handleError(msg);
       case 'styles': {
-        const pending = this.pendingStyles.shift();
-        pending?.resolve(msg.styles);
+        // A companion that does not echo refs answers its list requests in order.
+        const ref = msg.ref ?? this.styleLists.oldest();
+        if (ref !== undefined) this.styleLists.resolve(ref, msg.styles);
         return;
       }
       case 'style_saved':
-      case 'estimate': {
-        const p = this.pendingRefs.get(msg.ref);
-        this.pendingRefs.delete(msg.ref);
-        p?.resolve(msg.type === 'style_saved' ? msg.style : msg);
+        this.saves.resolve(msg.ref, msg.style);
         return;
-      }
+      case 'estimate':
+        this.estimates.resolve(msg.ref, msg);
+        return;
       case 'shutdown':
         this.shutdownNote = msg.message;
         return;
@@ -533,14 +355,36 @@ export class CompanionClient {
     }
   }
 
-  private handleBinary(frame: Uint8Array): void {
-    const { message, payload } = decodeServerFrame(frame);
+  private handleError(msg: Extract<ServerTextMessage, { type: 'error' }>): void {
+    const err = new CompanionError(msg.code, msg.message);
+    const job = (msg.jobId && this.jobs.byJobId(msg.jobId)) || (msg.ref && this.jobs.get(msg.ref));
+    if (job) return this.jobs.settle(job, err);
+    if (msg.ref && [this.styleLists, this.saves, this.estimates].some((r) => r.reject(msg.ref!, err))) return;
+    if (msg.code === 'unknown_job') {
+      // The answer to our oldest unanswered cancel: the companion no longer has that job. Usually
+      // its end crossed the cancel and it is settled already; if its end never reached us, it
+      // ends here instead of waiting forever.
+      const cancelled = this.jobs.oldestCancelUnanswered();
+      if (cancelled) this.jobs.settle(cancelled, new CompanionError('cancelled', 'Cancelled (the companion had already finished with this job).'));
+      return;
+    }
+    if (msg.fatal || this._state.status !== 'connected') {
+      this.lastError = { code: msg.code, message: msg.message }; // the close that follows explains itself with it
+      return;
+    }
+    // A companion older than list_styles.ref answers a failed list without a ref, in order.
+    const list = msg.ref === undefined && (msg.code === 'unknown_style' || msg.code === 'style_library_unavailable') ? this.styleLists.oldest() : undefined;
+    if (list !== undefined) return void this.styleLists.reject(list, err);
+    this.emitError(err);
+  }
+
+  private handleFrame(message: ServerBinaryMessage, payload: Uint8Array): void {
     switch (message.type) {
       case 'preview':
-        this.jobsById.get(message.jobId)?.events.onPreview?.(copy(payload), message.iteration, message.width, message.height);
+        this.jobs.byJobId(message.jobId)?.events.onPreview?.(copy(payload), message.iteration, message.width, message.height);
         return;
       case 'result': {
-        const job = this.jobsById.get(message.jobId);
+        const job = this.jobs.byJobId(message.jobId);
         if (job) job.resultPng = copy(payload);
         return;
       }
@@ -550,61 +394,60 @@ export class CompanionClient {
     }
   }
 
+  private handleUnreadable(error: Error, text: string | undefined): void {
+    const bad = new CompanionError('bad_reply', `The companion sent a message this plugin does not understand: ${error.message}`);
+    // A garbled message about a job still ends that job, so it cannot wait forever.
+    const job = text !== undefined ? this.jobNamedIn(text) : undefined;
+    if (job) this.jobs.settle(job, bad);
+    else this.emitError(bad);
+  }
+
   /** The job a text message names by jobId or ref, read leniently (the message failed validation). */
   private jobNamedIn(text: string): JobRecord | undefined {
     try {
       const m = JSON.parse(text) as { jobId?: unknown; ref?: unknown };
-      return (typeof m.jobId === 'string' && this.jobsById.get(m.jobId)) || (typeof m.ref === 'string' && this.jobsByRef.get(m.ref)) || undefined;
+      return (typeof m.jobId === 'string' && this.jobs.byJobId(m.jobId)) || (typeof m.ref === 'string' && this.jobs.get(m.ref)) || undefined;
     } catch {
       return undefined;
     }
   }
 
-  private settle(job: JobRecord, outcome: JobResult | CompanionError): void {
-    if (job.settled) return;
-    job.settled = true;
-    this.jobsByRef.delete(job.ref);
-    if (job.jobId) this.jobsById.delete(job.jobId);
-    if (outcome instanceof CompanionError) job.reject(outcome);
-    else job.resolve(outcome);
-  }
-
   private failAll(err: CompanionError): void {
-    this.cancelsAwaitingAnswer = [];
-    for (const job of [...this.jobsByRef.values()]) this.settle(job, err);
-    for (const p of this.pendingStyles) p.reject(err);
-    this.pendingStyles = [];
-    for (const p of this.pendingRefs.values()) p.reject(err);
-    this.pendingRefs.clear();
+    this.jobs.failAll(err);
+    this.styleLists.failAll(err);
+    this.saves.failAll(err);
+    this.estimates.failAll(err);
   }
 
-  private nextRef(prefix: string): string {
-    return `${prefix}-${Date.now().toString(36)}-${(++this.refCounter).toString(36)}`;
+  // -- requests ----------------------------------------------------------------------------
+
+  /** Sends through the transport; its failures become CompanionErrors (not_connected, message_too_large). */
+  private send(message: ClientTextMessage): void {
+    try {
+      this.transport.send(message);
+    } catch (err) {
+      throw asCompanionError(err);
+    }
   }
 
   /** Sends one job. Fails at once (not_connected) when there is no connection. */
   submit(request: JobRequest, events: JobEvents = {}): JobHandle {
-    const ref = this.nextRef('job');
-    let resolve!: (r: JobResult) => void;
-    let reject!: (e: CompanionError) => void;
-    const result = new Promise<JobResult>((res, rej) => { resolve = res; reject = rej; });
-    result.catch(() => { /* the caller awaits it; this only keeps a late await from counting as unhandled */ });
+    const ref = nextRef('job');
     const keep = request.keep !== undefined && this.opts.clientId !== '';
-    const record: JobRecord = { ref, keep, events, cancelRequested: false, settled: false, resolve, reject };
-    this.jobsByRef.set(ref, record);
+    const record = this.jobs.add(ref, events, { keep });
     try {
       if (this._state.status !== 'connected') throw new CompanionError('not_connected', 'Not connected to the companion.');
-      this.send(encodeSubmit({
+      this.transport.sendFrame(encodeSubmit({
         ref, content: request.content, styles: request.styles, settings: request.settings,
         ...(keep && { keep: true, note: request.keep!.note }),
       }));
     } catch (err) {
-      this.settle(record, err instanceof CompanionError ? err : new CompanionError('not_connected', (err as Error).message));
+      this.jobs.settle(record, asCompanionError(err));
     }
     return {
       ref,
       get jobId() { return record.jobId; },
-      result,
+      result: record.result,
       cancel: () => {
         if (record.settled || record.cancelRequested) return;
         record.cancelRequested = true;
@@ -616,16 +459,16 @@ export class CompanionClient {
 
   private sendCancel(job: JobRecord): void {
     try {
-      this.send(JSON.stringify({ type: 'cancel', jobId: job.jobId }));
-      this.cancelsAwaitingAnswer.push(job);
+      this.send({ type: 'cancel', jobId: job.jobId! });
+      this.jobs.cancelSent(job);
     } catch {
-      this.settle(job, new CompanionError('cancelled', 'Cancelled.'));
+      this.jobs.settle(job, new CompanionError('cancelled', 'Cancelled.'));
     }
   }
 
   /** Cancels every job of this window (the plugin is closing), except those the companion keeps for it. */
   cancelAll(): void {
-    for (const job of this.jobsByRef.values()) {
+    for (const job of this.jobs.all()) {
       if (job.keep) continue;
       job.cancelRequested = true;
       if (job.jobId) this.sendCancel(job);
@@ -633,69 +476,41 @@ export class CompanionClient {
   }
 
   get activeJobs(): number {
-    return this.jobsByRef.size;
+    return this.jobs.size;
   }
 
-  /** The companion's list of this client's kept jobs: sent after pairing when there are any, when one finishes, and on listKept(). */
-  onKept(listener: Listener<KeptJob[]>): () => void {
-    this.keptListeners.add(listener);
-    return () => this.keptListeners.delete(listener);
-  }
-
-  /** Fetches a kept result (the companion forgets it once sent). */
+  /** Fetches a kept result (the companion forgets it once sent); it arrives like a job's: result frame, then done. */
   fetchKept(jobId: string): Promise<JobResult> {
-    const ref = this.nextRef('kept');
-    let resolve!: (r: JobResult) => void;
-    let reject!: (e: CompanionError) => void;
-    const result = new Promise<JobResult>((res, rej) => { resolve = res; reject = rej; });
-    const record: JobRecord = { ref, jobId, events: {}, cancelRequested: false, settled: false, resolve, reject };
-    this.jobsByRef.set(ref, record);
-    this.jobsById.set(jobId, record);
+    // keep: the result waits at the companion, so closing this window must not cancel anything.
+    const record = this.jobs.add(nextRef('kept'), {}, { keep: true, jobId });
     try {
-      this.send(JSON.stringify({ type: 'fetch_kept', jobId }));
+      this.send({ type: 'fetch_kept', jobId });
     } catch (err) {
-      this.settle(record, err instanceof CompanionError ? err : new CompanionError('not_connected', (err as Error).message));
+      this.jobs.settle(record, asCompanionError(err));
     }
-    return result;
+    return record.result;
   }
 
   /** Tells the companion to forget a kept result. */
   discardKept(jobId: string): void {
-    this.send(JSON.stringify({ type: 'discard_kept', jobId }));
+    this.send({ type: 'discard_kept', jobId });
   }
 
   /** The companion's style library; thumbnails follow through onThumbnail. */
   listStyles(thumbnails = true): Promise<StyleInfo[]> {
-    return new Promise((resolve, reject) => {
-      try {
-        this.send(JSON.stringify({ type: 'list_styles', thumbnails }));
-        this.pendingStyles.push({ resolve, reject });
-      } catch (err) {
-        reject(err);
-      }
-    });
+    const ref = nextRef('styles');
+    return this.styleLists.add(ref, () => this.send({ type: 'list_styles', ref, thumbnails }));
   }
 
   /** Stores an image in the companion's style library under `name`. */
   saveStyle(name: string, image: Uint8Array, overwrite = false): Promise<StyleInfo> {
-    const ref = this.nextRef('style');
-    return this.request<StyleInfo>(ref, encodeSaveStyle({ ref, name, overwrite }, image));
+    const ref = nextRef('style');
+    return this.saves.add(ref, () => this.transport.sendFrame(encodeSaveStyle({ ref, name, overwrite }, image)));
   }
 
   /** How long the companion expects a job on a width x height layer to take (its `estimate` answer). */
   estimate(width: number, height: number, settings: WireSettings): Promise<EstimateMessage> {
-    const ref = this.nextRef('estimate');
-    return this.request<EstimateMessage>(ref, JSON.stringify({ type: 'estimate', ref, width, height, settings }));
-  }
-
-  private request<T>(ref: string, data: string | Uint8Array): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      try {
-        this.send(data);
-        this.pendingRefs.set(ref, { resolve: resolve as (answer: unknown) => void, reject });
-      } catch (err) {
-        reject(err);
-      }
-    });
+    const ref = nextRef('estimate');
+    return this.estimates.add(ref, () => this.send({ type: 'estimate', ref, width, height, settings }));
   }
 }

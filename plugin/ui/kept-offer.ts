@@ -3,7 +3,7 @@
  * companion keeps them for this client (protocol `kept`), and this offers each one when the window
  * is open again: add it where the layer was, or discard it. The job's note says where it goes.
  */
-import type { Host, PlaceRequest } from '../host/host.ts';
+import type { Editor, PlaceRequest } from '../editor/editor.ts';
 import type { KeptJob } from '../../protocol/messages.ts';
 import type { CompanionClient } from './companion-client.ts';
 import { explainError } from './format.ts';
@@ -25,7 +25,7 @@ export class KeptOffer {
   /** Jobs being added or discarded now: not offered twice. */
   private readonly busy = new Set<string>();
 
-  constructor(private readonly host: Host, private readonly client: CompanionClient, private readonly box: HTMLElement) {
+  constructor(private readonly editor: Editor, private readonly client: CompanionClient, private readonly box: HTMLElement) {
     client.onKept((jobs) => this.render(jobs));
   }
 
@@ -76,7 +76,7 @@ export class KeptOffer {
     status.textContent = `Adding ${note.sourceName} · ${note.styleName}…`;
     try {
       const result = await this.client.fetchKept(jobId);
-      const outcome = await this.host.placeResult({ ...note, png: result.png });
+      const outcome = await this.editor.placeResult({ ...note, png: result.png });
       status.textContent = `Added ${note.sourceName} · ${note.styleName}.${outcome.note ? ` ${outcome.note}` : ''}`;
     } catch (err) {
       const e = explainError(err);

@@ -23,6 +23,8 @@ export class NewerCompanion {
   onCancel: (jobId: string, socket: WebSocket) => void = (_id, socket) => {
     socket.send(JSON.stringify({ type: 'error', code: 'unknown_job', message: 'You have no such job queued or running (it may have finished already).' }));
   };
+  /** Text requests other than hello and cancel (list_styles, estimate...), for the test to answer. */
+  readonly requests: { message: Record<string, unknown>; answer(message: Record<string, unknown>): void }[] = [];
   private readonly wss: WebSocketServer;
   private jobs = 0;
   private readonly waiting: ((job: ScriptedJob) => void)[] = [];
@@ -55,6 +57,7 @@ export class NewerCompanion {
         const m = JSON.parse(data.toString()) as { type: string; jobId?: string };
         if (m.type === 'hello') socket.send(JSON.stringify(capabilities()));
         if (m.type === 'cancel' && m.jobId) { this.cancels.push(m.jobId); this.onCancel(m.jobId, socket); }
+        else if (m.type !== 'hello' && m.type !== 'ping') this.requests.push({ message: m, answer: (a) => socket.send(JSON.stringify(a)) });
         return;
       }
       const { header } = decodeFrame(new Uint8Array(data as Buffer));

@@ -1,17 +1,17 @@
 /**
- * The typed messages between the plugin UI (an iframe) and a host living on the other side of
- * postMessage (Figma's main thread). Requests carry an id; each gets exactly one reply. The host
+ * The typed messages between the plugin UI (an iframe) and a editor living on the other side of
+ * postMessage (Figma's main thread). Requests carry an id; each gets exactly one reply. The editor
  * also pushes selection changes. Every message carries `channel` so stray messages are ignored.
  */
 import type {
-  HostErrorCode, LayerPixels, PlaceOutcome, PlaceRequest, SelectionSnapshot,
-} from './host.ts';
+  EditorErrorCode, LayerPixels, PlaceOutcome, PlaceRequest, SelectionSnapshot,
+} from './editor.ts';
 import type { PluginSettings } from './settings.ts';
 
-export const CHANNEL = 'stylize-host/1';
+export const CHANNEL = 'stylize-editor/1';
 
 /** Every request the UI can make: its parameters and its result. */
-export interface HostMethods {
+export interface EditorMethods {
   getSelection: { params: Record<string, never>; result: SelectionSnapshot };
   exportLayer: { params: { id: string; maxSide: number }; result: LayerPixels };
   placeResult: { params: PlaceRequest; result: PlaceOutcome };
@@ -20,18 +20,18 @@ export interface HostMethods {
   notify: { params: { message: string; error?: boolean }; result: null };
   close: { params: Record<string, never>; result: null };
 }
-export type HostMethod = keyof HostMethods;
-export const HOST_METHODS: readonly HostMethod[] = [
+export type EditorMethod = keyof EditorMethods;
+export const HOST_METHODS: readonly EditorMethod[] = [
   'getSelection', 'exportLayer', 'placeResult', 'loadSettings', 'saveSettings', 'notify', 'close',
 ];
 
-export type RequestMessage<M extends HostMethod = HostMethod> = {
-  [K in M]: { channel: typeof CHANNEL; kind: 'request'; id: number; method: K; params: HostMethods[K]['params'] };
+export type RequestMessage<M extends EditorMethod = EditorMethod> = {
+  [K in M]: { channel: typeof CHANNEL; kind: 'request'; id: number; method: K; params: EditorMethods[K]['params'] };
 }[M];
 
-export type ReplyMessage<M extends HostMethod = HostMethod> =
-  | { channel: typeof CHANNEL; kind: 'reply'; id: number; ok: true; result: HostMethods[M]['result'] }
-  | { channel: typeof CHANNEL; kind: 'reply'; id: number; ok: false; error: { code: HostErrorCode; message: string } };
+export type ReplyMessage<M extends EditorMethod = EditorMethod> =
+  | { channel: typeof CHANNEL; kind: 'reply'; id: number; ok: true; result: EditorMethods[M]['result'] }
+  | { channel: typeof CHANNEL; kind: 'reply'; id: number; ok: false; error: { code: EditorErrorCode; message: string } };
 
 export interface SelectionMessage {
   channel: typeof CHANNEL;
@@ -39,21 +39,21 @@ export interface SelectionMessage {
   selection: SelectionSnapshot;
 }
 
-/** Sent once by the UI when its script has loaded, so the host knows it can push selections. */
+/** Sent once by the UI when its script has loaded, so the editor knows it can push selections. */
 export interface ReadyMessage {
   channel: typeof CHANNEL;
   kind: 'ready';
 }
 
-export type UiToHost = RequestMessage | ReadyMessage;
-export type HostToUi = ReplyMessage | SelectionMessage;
+export type UiToEditor = RequestMessage | ReadyMessage;
+export type EditorToUi = ReplyMessage | SelectionMessage;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Narrows an untrusted postMessage payload to a UI->host message (shape only; params are checked by the handler). */
-export function isUiToHost(value: unknown): value is UiToHost {
+/** Narrows an untrusted postMessage payload to a UI->editor message (shape only; params are checked by the handler). */
+export function isUiToEditor(value: unknown): value is UiToEditor {
   if (!isRecord(value) || value.channel !== CHANNEL) return false;
   if (value.kind === 'ready') return true;
   return value.kind === 'request'
@@ -63,7 +63,7 @@ export function isUiToHost(value: unknown): value is UiToHost {
     && isRecord(value.params);
 }
 
-export function isHostToUi(value: unknown): value is HostToUi {
+export function isEditorToUi(value: unknown): value is EditorToUi {
   if (!isRecord(value) || value.channel !== CHANNEL) return false;
   if (value.kind === 'selection') return isRecord(value.selection) && Array.isArray(value.selection.layers);
   return value.kind === 'reply' && typeof value.id === 'number' && typeof value.ok === 'boolean';

@@ -1,22 +1,22 @@
 /**
- * The Host for Photopea: the plugin page runs in a Photopea panel and drives Photopea through its
+ * The Editor for Photopea: the plugin page runs in a Photopea panel and drives Photopea through its
  * Live Messaging (PhotopeaBridge). Photopea has no selection events and no per-layer export, so:
  * the active layer is polled; a layer is exported by hiding the others and saving the canvas
  * (scripts.ts), then cut out here; a result is opened into the document as a layer (app.open with
  * asSmart) and moved onto the source's bounds. Layers are named by Photopea's layer id.
  */
 import {
-  HostError, type Bounds, type Host, type HostErrorCode, type HostTraits, type LayerPixels, type LayerSummary,
+  EditorError, type Bounds, type Editor, type EditorErrorCode, type EditorTraits, type LayerPixels, type LayerSummary,
   type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
-} from '../host/host.ts';
-import { pngSize } from '../host/png.ts';
-import type { PluginSettings } from '../host/settings.ts';
+} from '../editor/editor.ts';
+import { pngSize } from '../editor/png.ts';
+import type { PluginSettings } from '../editor/settings.ts';
 import type { PhotopeaBridge } from './bridge.ts';
 import { clipToCanvas, cropLayer, opaqueBox, pngDataUrl, resizePng } from './image.ts';
 import { exportScript, placeScript, selectionScript } from './scripts.ts';
 import type { PageSettingsStore } from './settings-store.ts';
 
-export const PHOTOPEA_TRAITS: Partial<HostTraits> = {
+export const PHOTOPEA_TRAITS: Partial<EditorTraits> = {
   multiSelect: false,
   selectHint: 'Pick a layer in Photopea’s Layers panel.',
   emptySelection: 'Open a document in Photopea and pick a layer in its Layers panel to stylize it.',
@@ -44,18 +44,18 @@ interface SelectionReply {
   layer?: { id: string | null; name: string; group: boolean; visible: boolean; bounds: [number, number, number, number] | null; selection: boolean };
 }
 
-interface ScriptError { error: HostErrorCode; message: string }
+interface ScriptError { error: EditorErrorCode; message: string }
 
 function parseReply<T>(value: string, what: string): T {
   let data: unknown;
   try {
     data = JSON.parse(value);
   } catch {
-    throw new HostError('internal', `Photopea answered ${what} with something the plugin does not understand: ${value.slice(0, 120)}`);
+    throw new EditorError('internal', `Photopea answered ${what} with something the plugin does not understand: ${value.slice(0, 120)}`);
   }
-  if (typeof data !== 'object' || data === null) throw new HostError('internal', `Photopea answered ${what} with ${value.slice(0, 120)}.`);
+  if (typeof data !== 'object' || data === null) throw new EditorError('internal', `Photopea answered ${what} with ${value.slice(0, 120)}.`);
   const err = data as Partial<ScriptError>;
-  if (typeof err.error === 'string') throw new HostError(err.error, String(err.message ?? 'Photopea refused.'));
+  if (typeof err.error === 'string') throw new EditorError(err.error, String(err.message ?? 'Photopea refused.'));
   return data as T;
 }
 
@@ -63,7 +63,7 @@ function boundsOf(b: readonly number[]): Bounds {
   return { x: b[0], y: b[1], width: b[2] - b[0], height: b[3] - b[1] };
 }
 
-export interface PhotopeaHostOptions {
+export interface PhotopeaEditorOptions {
   bridge: PhotopeaBridge;
   settings: PageSettingsStore;
   /** False when the page is not inside a frame (opened on its own): every call explains where it belongs. */
@@ -74,7 +74,7 @@ export interface PhotopeaHostOptions {
   pollTimeoutMs?: number;
 }
 
-export class PhotopeaHost implements Host {
+export class PhotopeaEditor implements Editor {
   readonly kind = 'photopea';
   readonly traits = PHOTOPEA_TRAITS;
   private readonly bridge: PhotopeaBridge;
@@ -93,7 +93,7 @@ export class PhotopeaHost implements Host {
   /** Placing takes several scripts that rely on the active layer; one placement at a time. */
   private placing: Promise<unknown> = Promise.resolve();
 
-  constructor(options: PhotopeaHostOptions) {
+  constructor(options: PhotopeaEditorOptions) {
     this.bridge = options.bridge;
     this.store = options.settings;
     this.framed = options.framed ?? true;
@@ -102,7 +102,7 @@ export class PhotopeaHost implements Host {
   }
 
   private requireFrame(): void {
-    if (!this.framed) throw new HostError('unsupported', NOT_IN_PHOTOPEA);
+    if (!this.framed) throw new EditorError('unsupported', NOT_IN_PHOTOPEA);
   }
 
   // ---- Selection -------------------------------------------------------------------------------
@@ -173,20 +173,20 @@ export class PhotopeaHost implements Host {
 
   async exportLayer(id: string, maxSide: number): Promise<LayerPixels> {
     this.requireFrame();
-    if (!Number.isFinite(maxSide) || maxSide < 1) throw new HostError('bad_request', `The export size must be at least 1 px; got ${maxSide}.`);
+    if (!Number.isFinite(maxSide) || maxSide < 1) throw new EditorError('bad_request', `The export size must be at least 1 px; got ${maxSide}.`);
     const layer = parseLayerId(id);
-    if (layer === null) throw new HostError('bad_request', `“${id}” is not a Photopea layer id of this plugin.`);
+    if (layer === null) throw new EditorError('bad_request', `“${id}” is not a Photopea layer id of this plugin.`);
     const run = await this.bridge.run(exportScript(layer), { what: 'reading the layer' });
     const reply = parseReply<{ id: string; name: string; bounds: number[]; doc: [number, number] }>(run.value, 'reading the layer');
     const canvas = run.buffers[run.buffers.length - 1];
-    if (!canvas) throw new HostError('export_failed', `Photopea did not send the pixels of “${reply.name}”. Try again.`);
+    if (!canvas) throw new EditorError('export_failed', `Photopea did not send the pixels of “${reply.name}”. Try again.`);
     const box = clipToCanvas(boundsOf(reply.bounds), reply.doc[0], reply.doc[1]);
-    if (!box) throw new HostError('unsupported', `“${reply.name}” lies outside the canvas. Move it onto the canvas to stylize it.`);
+    if (!box) throw new EditorError('unsupported', `“${reply.name}” lies outside the canvas. Move it onto the canvas to stylize it.`);
     let cut: { png: Uint8Array; width: number; height: number };
     try {
       cut = await cropLayer(canvas, reply.doc[0], reply.doc[1], box, maxSide);
     } catch (err) {
-      throw new HostError('export_failed', `The pixels Photopea sent for “${reply.name}” could not be read: ${err instanceof Error ? err.message : String(err)}.`);
+      throw new EditorError('export_failed', `The pixels Photopea sent for “${reply.name}” could not be read: ${err instanceof Error ? err.message : String(err)}.`);
     }
     return {
       id: reply.id,
@@ -209,7 +209,7 @@ export class PhotopeaHost implements Host {
   private async place(request: PlaceRequest): Promise<PlaceOutcome> {
     this.requireFrame();
     if (!(request.png instanceof Uint8Array) || !pngSize(request.png)) {
-      throw new HostError('bad_request', 'The result is not a PNG picture; the companion sent something unexpected.');
+      throw new EditorError('bad_request', 'The result is not a PNG picture; the companion sent something unexpected.');
     }
     const b = request.bounds;
     const target = { x: Math.round(b.x), y: Math.round(b.y), width: Math.max(1, Math.round(b.width)), height: Math.max(1, Math.round(b.height)) };
@@ -223,9 +223,9 @@ export class PhotopeaHost implements Host {
       // Photopea's bounds cover only opaque pixels: the script moves those onto their place.
       opaque = await opaqueBox(png);
     } catch (err) {
-      throw new HostError('place_failed', `The result could not be prepared for Photopea: ${err instanceof Error ? err.message : String(err)}.`);
+      throw new EditorError('place_failed', `The result could not be prepared for Photopea: ${err instanceof Error ? err.message : String(err)}.`);
     }
-    if (!opaque) throw new HostError('place_failed', 'The result is fully transparent, so there is nothing to add. Try other settings or another style.');
+    if (!opaque) throw new EditorError('place_failed', 'The result is fully transparent, so there is nothing to add. Try other settings or another style.');
     const newName = resultLayerName(request.sourceName, request.styleName);
     const placed = parseReply<{ id: string | null; found: boolean; bounds: number[] | null; hidden: boolean }>((await this.bridge.run(placeScript({
       sourceId, x: target.x, y: target.y, opaque, dataUrl: pngDataUrl(png), newName, hide: request.mode === 'replace',

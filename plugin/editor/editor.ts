@@ -1,7 +1,7 @@
 /**
  * The one interface between the plugin UI and the editor it runs in. The UI (plugin/ui/) only
- * ever talks to a Host; Figma's implementation lives behind postMessage (plugin/figma/main.ts
- * plus plugin/host/post-message-host.ts), a Photopea host can implement it directly.
+ * ever talks to a Editor; Figma's implementation lives behind postMessage (plugin/figma/main.ts
+ * plus plugin/editor/post-message-editor.ts), a Photopea editor can implement it directly.
  * Pure TypeScript: no DOM, no editor API.
  */
 import type { OutputMode, PluginSettings } from './settings.ts';
@@ -75,7 +75,7 @@ export interface PlaceOutcome {
   note?: string;
 }
 
-export type HostErrorCode =
+export type EditorErrorCode =
   | 'not_found'       // the layer no longer exists
   | 'unsupported'     // the layer cannot be exported / placed
   | 'too_large'       // over the editor's image size limit
@@ -83,24 +83,24 @@ export type HostErrorCode =
   | 'place_failed'
   | 'storage_failed'
   | 'bad_request'     // a malformed message (a bug, not a user error)
-  | 'timeout'         // the host did not answer
+  | 'timeout'         // the editor did not answer
   | 'internal';
 
-/** An error a host method rejects with; `message` is written for a designer. */
-export class HostError extends Error {
-  readonly code: HostErrorCode;
-  constructor(code: HostErrorCode, message: string) {
+/** An error a editor method rejects with; `message` is written for a designer. */
+export class EditorError extends Error {
+  readonly code: EditorErrorCode;
+  constructor(code: EditorErrorCode, message: string) {
     super(message);
     this.code = code;
-    this.name = 'HostError';
+    this.name = 'EditorError';
   }
 }
 
 /**
- * What differs between editors in the UI's words and choices. Every field is optional on a Host;
- * the defaults (DEFAULT_TRAITS) are Figma's, so a host only names what it does differently.
+ * What differs between editors in the UI's words and choices. Every field is optional on a Editor;
+ * the defaults (DEFAULT_TRAITS) are Figma's, so a editor only names what it does differently.
  */
-export interface HostTraits {
+export interface EditorTraits {
   /** Several layers can be selected at once (the "Layer" style tab needs the style layer selected too). */
   multiSelect: boolean;
   /** The hint under Stylize when nothing is selected. */
@@ -117,7 +117,7 @@ export interface HostTraits {
   portEditable: boolean;
 }
 
-export const DEFAULT_TRAITS: Readonly<HostTraits> = Object.freeze({
+export const DEFAULT_TRAITS: Readonly<EditorTraits> = Object.freeze({
   multiSelect: true,
   selectHint: 'Select one or more layers on the canvas.',
   emptySelection: 'Select one or more layers on the canvas to stylize them.',
@@ -127,11 +127,11 @@ export const DEFAULT_TRAITS: Readonly<HostTraits> = Object.freeze({
   portEditable: true,
 });
 
-export interface Host {
+export interface Editor {
   /** "figma", "figjam", "photopea", ... */
   readonly kind: string;
-  /** Where this editor differs from Figma in the UI (see HostTraits); absent = Figma's. */
-  readonly traits?: Partial<HostTraits>;
+  /** Where this editor differs from Figma in the UI (see EditorTraits); absent = Figma's. */
+  readonly traits?: Partial<EditorTraits>;
   /** The current selection (with thumbnails where ready). */
   getSelection(): Promise<SelectionSnapshot>;
   /** Called on every selection change, and again when thumbnails arrive. Returns an unsubscribe. */

@@ -1,6 +1,6 @@
 /**
  * The plugin's user settings: their shape, defaults, validation, and how "strength" maps onto the
- * engine's content/style weights. Pure TypeScript, no DOM and no editor API, so every host
+ * engine's content/style weights. Pure TypeScript, no DOM and no editor API, so every editor
  * (Figma's main thread, a Photopea page) and the UI share one definition.
  */
 

@@ -1,19 +1,19 @@
 /**
- * The UI side of a host that lives across postMessage (Figma's main thread): implements Host by
+ * The UI side of a editor that lives across postMessage (Figma's main thread): implements Editor by
  * sending typed requests (messages.ts) and resolving them from the replies.
  * No DOM types: the window is described structurally, so this compiles for every target.
  */
 import {
-  HostError, type Host, type LayerPixels, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
-} from './host.ts';
+  EditorError, type Editor, type LayerPixels, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
+} from './editor.ts';
 import {
-  CHANNEL, isHostToUi, type HostMethod, type HostMethods, type RequestMessage, type UiToHost,
+  CHANNEL, isEditorToUi, type EditorMethod, type EditorMethods, type RequestMessage, type UiToEditor,
 } from './messages.ts';
 import type { PluginSettings } from './settings.ts';
 
-/** A bidirectional message pipe to the host. */
-export interface HostPort {
-  post(message: UiToHost): void;
+/** A bidirectional message pipe to the editor. */
+export interface EditorPort {
+  post(message: UiToEditor): void;
   /** Delivers every incoming payload (already unwrapped); returns an unsubscribe. */
   listen(handler: (payload: unknown) => void): () => void;
 }
@@ -28,9 +28,9 @@ interface WindowLike {
 /**
  * Figma's UI iframe convention: send `parent.postMessage({ pluginMessage }, '*')`, receive
  * `event.data.pluginMessage`. Messages are not filtered by `event.source` (Figma does not promise
- * which of its frames posts them); the channel tag in every message (isHostToUi) filters instead.
+ * which of its frames posts them); the channel tag in every message (isEditorToUi) filters instead.
  */
-export function figmaWindowPort(win: WindowLike): HostPort {
+export function figmaWindowPort(win: WindowLike): EditorPort {
   return {
     post(message) {
       // Figma's parent is on another origin (the iframe's is null), so '*' is the only target that works.
@@ -47,8 +47,8 @@ export function figmaWindowPort(win: WindowLike): HostPort {
   };
 }
 
-/** How long each request may take before the UI gives up on the host (ms). */
-const TIMEOUTS: Record<HostMethod, number> = {
+/** How long each request may take before the UI gives up on the editor (ms). */
+const TIMEOUTS: Record<EditorMethod, number> = {
   getSelection: 30_000,
   exportLayer: 120_000, // a large frame can take a while to render
   placeResult: 60_000,
@@ -64,16 +64,16 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-export class PostMessageHost implements Host {
+export class PostMessageEditor implements Editor {
   readonly kind: string;
-  private readonly port: HostPort;
+  private readonly port: EditorPort;
   private readonly pending = new Map<number, Pending>();
   private readonly listeners = new Set<(selection: SelectionSnapshot) => void>();
   private nextId = 1;
   private lastSelection: SelectionSnapshot | null = null;
   private readonly unlisten: () => void;
 
-  constructor(port: HostPort, kind = 'figma') {
+  constructor(port: EditorPort, kind = 'figma') {
     this.port = port;
     this.kind = kind;
     this.unlisten = port.listen((payload) => this.receive(payload));
@@ -81,7 +81,7 @@ export class PostMessageHost implements Host {
   }
 
   private receive(payload: unknown): void {
-    if (!isHostToUi(payload)) return;
+    if (!isEditorToUi(payload)) return;
     if (payload.kind === 'selection') {
       if (this.lastSelection && payload.selection.seq < this.lastSelection.seq) return; // stale
       this.lastSelection = payload.selection;
@@ -93,15 +93,15 @@ export class PostMessageHost implements Host {
     this.pending.delete(payload.id);
     clearTimeout(pending.timer);
     if (payload.ok) pending.resolve(payload.result);
-    else pending.reject(new HostError(payload.error.code, payload.error.message));
+    else pending.reject(new EditorError(payload.error.code, payload.error.message));
   }
 
-  private request<M extends HostMethod>(method: M, params: HostMethods[M]['params']): Promise<HostMethods[M]['result']> {
+  private request<M extends EditorMethod>(method: M, params: EditorMethods[M]['params']): Promise<EditorMethods[M]['result']> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new HostError('timeout', `The editor did not answer in time (${method}). Close and reopen the plugin.`));
+        reject(new EditorError('timeout', `The editor did not answer in time (${method}). Close and reopen the plugin.`));
       }, TIMEOUTS[method]);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.port.post({ channel: CHANNEL, kind: 'request', id, method, params } as RequestMessage);
@@ -136,7 +136,7 @@ export class PostMessageHost implements Host {
   }
 
   /** Sends a request whose answer nobody waits for (a toast; closing, after which no answer comes). */
-  private fire<M extends HostMethod>(method: M, params: HostMethods[M]['params']): void {
+  private fire<M extends EditorMethod>(method: M, params: EditorMethods[M]['params']): void {
     this.port.post({ channel: CHANNEL, kind: 'request', id: this.nextId++, method, params } as RequestMessage);
   }
 
@@ -153,7 +153,7 @@ export class PostMessageHost implements Host {
     this.unlisten();
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
-      pending.reject(new HostError('internal', 'The plugin window was closed.'));
+      pending.reject(new EditorError('internal', 'The plugin window was closed.'));
       this.pending.delete(id);
     }
     this.listeners.clear();
