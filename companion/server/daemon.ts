@@ -6,12 +6,11 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
-  type CapabilitiesMessage, type DoneMessage, type JobPosition, type EstimateRequest, type KeptJob, type SaveStyleMessage, type SubmitMessage,
+  type CapabilitiesMessage, type EstimateRequest, type SaveStyleMessage, type SubmitMessage,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
 import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
@@ -19,16 +18,16 @@ import { StylizeError } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { estimateJob } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';
-import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
+import { EngineHost } from './engine-host.ts';
+import type { EngineFailure } from './job-engine.ts';
 import { probeImage, rgbaToPng } from './images.ts';
 import { limitRepeats, type Logger } from './log.ts';
 import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
-import { DEFAULT_PLUGIN_DIR, PHOTOPEA_ORIGINS, isPhotopeaPath, servePhotopea } from './photopea-page.ts';
+import { createHttpHandler, hostForUrl } from './http-routes.ts';
 import { companionVersion } from './paths.ts';
-import { KeptResults } from './kept-results.ts';
-import { JobQueue } from './queue.ts';
-import { Session, type Job } from './session.ts';
+import { Scheduler, mb } from './scheduler.ts';
+import { Session } from './session.ts';
 import { checkJobSettings } from './job-settings.ts';
 import { StyleLibrary } from './styles.ts';
 import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
@@ -36,8 +35,6 @@ import { loadOrCreateToken, tokenMatches } from './token.ts';
 import type { WeightsPreparation } from './weights-preparation.ts';
 import { TEST_FAULTS_ENV, testFaults } from './test-faults.ts';
 
-/** Previews are skipped while this much is still unsent to a client (a slow link gets fewer). */
-const PREVIEW_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 /** A client that keeps sending bad messages is cut off after this many errors. */
 const MAX_ERRORS_PER_CONNECTION = 50;
@@ -87,17 +84,13 @@ export class Daemon {
   private readonly extraListeners: net.Server[] = [];
   private readonly wss: WebSocketServer;
   private readonly policy: AccessPolicy;
-  private readonly queue = new JobQueue<Job>();
+  private readonly scheduler: Scheduler;
   private readonly sessions = new Set<Session>();
   private token = '';
   private nextSessionId = 1;
-  private jobCounter = 0;
-  /** Results of `keep` jobs that finished after their connection dropped. */
-  private readonly kept = new KeptResults();
   private intake: Promise<unknown> = Promise.resolve();
   private heartbeat?: NodeJS.Timeout;
   private stopping?: Promise<void>;
-  private jobSettled?: () => void;
   private preparation?: WeightsPreparation;
   info!: DaemonInfo;
 
@@ -114,6 +107,14 @@ export class Daemon {
       log,
       faults.cancelGraceMs,
     );
+    this.scheduler = new Scheduler(this.engine, {
+      limits: { maxQueue: opts.maxQueue, maxQueueBytes: opts.maxQueueBytes, maxJobsPerClient: opts.maxJobsPerClient },
+      log,
+      encodePreview: (rgba, width, height) => rgbaToPng(rgba, width, height, opts.previewMaxSide),
+      onKept: (clientId) => {
+        for (const open of this.sessions) if (open.clientId === clientId && open.authed) this.sendKept(open);
+      },
+    });
     this.library = new StyleLibrary(opts.styleLibrary, {
       maxPixels: opts.maxPixels,
       maxFileBytes: opts.maxFrameBytes,
@@ -124,7 +125,13 @@ export class Daemon {
     // A client that sends its request slowly is dropped within seconds (Node's defaults allow minutes).
     this.server = http.createServer(
       { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
-      (req, res) => this.onHttp(req, res),
+      createHttpHandler({
+        policy: this.policy,
+        listenHost: opts.host,
+        port: () => this.port,
+        pluginDir: opts.pluginDir,
+        health: () => ({ ready: this.state === 'ready', body: this.health() }),
+      }),
     );
     // Raw sockets are bounded too (WebSocket connections are counted separately, with a clear error).
     this.server.maxConnections = opts.maxConnections * 2 + 16;
@@ -279,43 +286,6 @@ export class Daemon {
     return (this.server.address() as AddressInfo | null)?.port ?? this.opts.port;
   }
 
-  // ---- HTTP ----------------------------------------------------------------------------------
-
-  private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-      res.end(JSON.stringify(body));
-    };
-    const host = this.policy.checkHost(req.headers.host);
-    if (!host.ok) return json(403, { error: 'bad_host', message: host.reason });
-    const origin = req.headers.origin;
-    // Plain HTTP (the pages, /health) also admits Photopea, where the plugin page is framed; the
-    // WebSocket does not need to: the page opens it from its own (the companion's) origin.
-    const o = this.policy.checkOrigin(origin, PHOTOPEA_ORIGINS);
-    if (!o.ok) return json(403, { error: 'bad_origin', message: o.reason });
-    // CORS only for allowed origins, so the plugin's iframe ("null") can read /health.
-    const cors: Record<string, string> = origin !== undefined ? { 'access-control-allow-origin': origin, vary: 'Origin' } : {};
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method === 'OPTIONS') {
-      // Private Network Access preflight (browsers that ask before a public page reaches loopback).
-      const pna: Record<string, string> = req.headers['access-control-request-private-network'] === 'true' && origin !== undefined
-        ? { 'access-control-allow-private-network': 'true' } : {};
-      res.writeHead(204, { ...cors, ...pna, 'access-control-allow-methods': 'GET', 'access-control-max-age': '600' });
-      return void res.end();
-    }
-    if (isPhotopeaPath(url.pathname)) {
-      // On loopback the Host header was checked above, so it is the name the browser used.
-      const baseUrl = isLoopbackHost(this.opts.host) ? `http://${req.headers.host}` : `http://${hostForUrl(this.opts.host)}:${this.port}`;
-      servePhotopea(this.opts.pluginDir ?? DEFAULT_PLUGIN_DIR, req, res, { baseUrl, allowOrigins: this.policy.allowedOrigins, cors })
-        .catch((err: Error) => { if (!res.headersSent) json(500, { error: 'internal', message: err.message }); });
-      return;
-    }
-    if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      return json(this.state === 'ready' ? 200 : 503, this.health(), cors);
-    }
-    json(404, { error: 'not_found', message: `Nothing at ${req.method} ${url.pathname}. This is the Stylize companion: GET /health, GET /photopea (the Photopea plugin), or open a WebSocket on /.` }, cors);
-  }
-
   health(): Record<string, unknown> {
     const ready = this.state === 'ready' || (this.state === 'stopping' && this.engine.backend !== undefined);
     return {
@@ -325,7 +295,7 @@ export class Daemon {
       status: this.state,
       backend: ready ? this.engine.backend.name : null,
       device: ready ? this.engine.backend.device : null,
-      queue: { length: this.queue.total, running: this.queue.running !== undefined },
+      queue: { length: this.scheduler.length, running: this.scheduler.running },
       connections: this.sessions.size,
       ...(this.preparation && { preparing: this.preparation.info() }),
     };
@@ -427,7 +397,7 @@ export class Daemon {
           await this.hello(s, msg.protocol, msg.token, msg.client);
           if (msg.clientId !== undefined) {
             s.clientId = msg.clientId;
-            if (this.keptJobs(msg.clientId).length) this.sendKept(s);
+            if (this.scheduler.keptJobs(msg.clientId).length) this.sendKept(s);
           }
           return;
         }
@@ -437,7 +407,7 @@ export class Daemon {
           case 'hello':
             throw new ProtocolError('bad_message', 'This connection is already paired; send hello only once.');
           case 'cancel':
-            return this.cancel(s, msg.jobId);
+            return this.scheduler.cancel(s, msg.jobId);
           case 'status':
             return await this.status(s);
           case 'list_styles':
@@ -556,22 +526,14 @@ export class Daemon {
     });
   }
 
+  /** Jobs are taken only when ready; then the scheduler's limits decide. */
   private checkCapacity(s: Session, bytes: number): void {
     if (this.preparation) {
       const p = this.preparation.info();
       throw new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
     }
     if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down and takes no new jobs.');
-    if (s.jobs.size >= this.opts.maxJobsPerClient) {
-      throw new ProtocolError('too_many_jobs', `You already have ${s.jobs.size} jobs queued or running, the limit per connection. Wait for one to finish or cancel one.`);
-    }
-    if (this.queue.waitingCount >= this.opts.maxQueue) {
-      throw new ProtocolError('queue_full', `The queue is full (${this.queue.waitingCount} jobs waiting). Try again when some have finished.`);
-    }
-    const held = this.queue.waitingJobs().reduce((n, j) => n + j.bytes, 0);
-    if (held + bytes > this.opts.maxQueueBytes) {
-      throw new ProtocolError('queue_full', `The queue holds ${mb(held)} of images, and this job's ${mb(bytes)} would pass the ${mb(this.opts.maxQueueBytes)} limit. Try again when some jobs have finished, or send smaller images.`);
-    }
+    this.scheduler.checkCapacity(s, bytes);
   }
 
   /** Prices a job as `submit` would plan it, with the costs the engine measured (engine/estimate.ts). */
@@ -614,112 +576,27 @@ export class Daemon {
     const bytes = images[0].length + styles.reduce((n, st) => n + st.image.length, 0);
     this.checkCapacity(s, bytes);
 
-    const job: Job = {
-      id: `${++this.jobCounter}-${randomBytes(3).toString('hex')}`,
+    this.scheduler.add(s, {
       ref: msg.ref,
-      keep: msg.keep === true && s.clientId !== undefined,
+      keep: msg.keep === true,
       ...(msg.note !== undefined && { note: msg.note }),
-      session: s,
       content: images[0],
       styles: styles.map(({ image, weight }) => ({ image, ...(weight !== undefined && { weight }) })),
       settings,
       iterations: resolved.iterations,
+      size: resolved.size,
       bytes,
-      state: 'queued',
-      lastPosition: 0,
-      outbox: Promise.resolve(),
-      acceptedAt: Date.now(),
-    };
-    s.jobs.set(job.id, job);
-    job.lastPosition = this.queue.push(job);
-    s.sendJson({ type: 'accepted', ref: msg.ref, jobId: job.id, position: job.lastPosition });
-    this.log.info(`job ${job.id} from ${s.label}: ${resolved.iterations} iterations at ${resolved.size} px, position ${job.lastPosition}`);
-    this.pump();
-  }
-
-  /** Starts the next job when the engine is free. */
-  private pump(): void {
-    if (this.state !== 'ready' || this.queue.running) return;
-    const job = this.queue.next();
-    if (!job) return;
-    job.state = 'running';
-    job.lastPosition = 0;
-    this.announceQueue();
-    job.session.sendJson({ type: 'started', jobId: job.id, iterations: job.iterations });
-    this.engine
-      .run({ jobId: job.id, content: job.content, styles: job.styles, settings: job.settings }, (p) => this.onProgress(job, p))
-      .then((r) => this.onDone(job, r), (e) => this.onFailed(job, e))
-      .catch((err) => this.log.error(`job ${job.id}: ${(err as Error).stack ?? err}`))
-      .finally(() => {
-        this.queue.finishRunning();
-        job.session.jobs.delete(job.id);
-        this.jobSettled?.();
-        this.announceQueue();
-        this.pump();
-      });
-  }
-
-  private send(job: Job, fn: () => Promise<void> | void): void {
-    job.outbox = job.outbox.then(fn).catch((err) => this.log.error(`job ${job.id}: sending failed: ${(err as Error).message}`));
-  }
-
-  private onProgress(job: Job, p: EngineProgress): void {
-    const s = job.session;
-    if (s.closed) return;
-    this.send(job, async () => {
-      s.sendJson({
-        type: 'progress', jobId: job.id, iteration: p.iteration, iterations: p.iterations,
-        losses: p.terms, elapsedMs: Math.round(p.elapsedMs), etaMs: Math.round(p.etaMs),
-      });
-      // The final image follows as `result`; a slow client skips previews rather than queueing them.
-      if (!p.preview || p.iteration === p.iterations || s.ws.bufferedAmount > PREVIEW_BACKPRESSURE_BYTES) return;
-      const img = await rgbaToPng(p.preview.data, p.preview.width, p.preview.height, this.opts.previewMaxSide);
-      s.sendBinary(encodeFrame({ type: 'preview', jobId: job.id, iteration: p.iteration, mime: 'image/png', width: img.width, height: img.height }, img.png));
-    });
-  }
-
-  private onDone(job: Job, r: EngineResult): void {
-    const s = job.session;
-    if (s.closed && job.keep && s.clientId) return this.keepResult(job, s.clientId, r);
-    this.log.info(`job ${job.id} done: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
-    this.send(job, () => {
-      s.sendBinary(encodeFrame({ type: 'result', jobId: job.id, mime: 'image/png', width: r.width, height: r.height }, r.png));
-      s.sendJson({
-        type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
-        iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
-      });
     });
   }
 
   // ---- Kept results (jobs that outlive their connection) ----------------------------------------
 
-  /** The client's kept jobs: finished ones, and its detached jobs still waiting or running. */
-  private keptJobs(clientId: string): KeptJob[] {
-    const done = this.kept.list(clientId);
-    const detached: KeptJob[] = [];
-    for (const job of [...this.queue.waitingJobs(), ...(this.queue.running ? [this.queue.running] : [])]) {
-      if (!job.keep || !job.session.closed || job.session.clientId !== clientId || done.some((k) => k.jobId === job.id)) continue;
-      detached.push({ jobId: job.id, ref: job.ref, ...(job.note !== undefined && { note: job.note }), state: job.state === 'running' ? 'running' : 'waiting' });
-    }
-    return [...detached, ...done];
-  }
-
   private sendKept(s: Session): void {
-    s.sendJson({ type: 'kept', jobs: s.clientId ? this.keptJobs(s.clientId) : [] });
-  }
-
-  private keepResult(job: Job, clientId: string, r: EngineResult): void {
-    const done: DoneMessage = {
-      type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
-      iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
-    };
-    const dropped = this.kept.add({ clientId, jobId: job.id, ref: job.ref, ...(job.note !== undefined && { note: job.note }), png: r.png, done, finishedAt: Date.now() });
-    this.log.info(`job ${job.id} done after its client left: result kept for it${dropped.length ? ` (${dropped.length} older kept result(s) dropped)` : ''}`);
-    for (const open of this.sessions) if (open.clientId === clientId && open.authed) this.sendKept(open);
+    s.sendJson({ type: 'kept', jobs: s.clientId ? this.scheduler.keptJobs(s.clientId) : [] });
   }
 
   private takeKept(s: Session, jobId: string, send: boolean): void {
-    const r = s.clientId ? this.kept.take(s.clientId, jobId) : undefined;
+    const r = s.clientId ? this.scheduler.kept.take(s.clientId, jobId) : undefined;
     // Answered with the jobId, so the client can tell which fetch failed.
     if (!r) return s.sendError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`, { jobId });
     if (!send) return;
@@ -727,60 +604,14 @@ export class Daemon {
     s.sendJson(r.done);
   }
 
-  private onFailed(job: Job, err: unknown): void {
-    const s = job.session;
-    const e = err instanceof EngineFailure ? err : new EngineFailure('internal', (err as Error)?.message ?? String(err));
-    if (e.code === 'cancelled') {
-      const reason = job.cancelReason ?? 'client';
-      this.log.info(`job ${job.id} cancelled (${reason})`);
-      if (reason !== 'disconnect') this.send(job, () => s.sendJson({ type: 'cancelled', jobId: job.id, reason }));
-      return;
-    }
-    const code: ErrorCode = isErrorCode(e.code) ? e.code : 'internal';
-    this.log.warn(`job ${job.id} failed: ${code}: ${e.message}`);
-    this.send(job, () => s.sendError(code, e.message, { jobId: job.id, ref: job.ref }));
-  }
-
-  /** Tells every client whose waiting jobs moved where they are now. */
-  private announceQueue(): void {
-    const moved = new Map<Session, JobPosition[]>();
-    for (const job of this.queue.waitingJobs()) {
-      const position = this.queue.position(job);
-      if (position !== job.lastPosition) moved.set(job.session, []);
-      job.lastPosition = position;
-    }
-    for (const s of moved.keys()) s.sendJson({ type: 'queue', length: this.queue.total, jobs: this.positions(s) });
-  }
-
-  private positions(s: Session): JobPosition[] {
-    return [...s.jobs.values()].map((j) => ({ jobId: j.id, position: this.queue.position(j) })).sort((a, b) => a.position - b.position);
-  }
-
-  private cancel(s: Session, jobId: string): void {
-    const job = s.jobs.get(jobId);
-    if (!job) {
-      throw new ProtocolError('unknown_job', `You have no job ${JSON.stringify(jobId)} queued or running (it may have finished already).`);
-    }
-    if (job.state === 'queued') {
-      this.queue.remove(job.id);
-      s.jobs.delete(job.id);
-      this.log.info(`job ${job.id} cancelled while waiting`);
-      this.send(job, () => s.sendJson({ type: 'cancelled', jobId: job.id, reason: 'client' }));
-      this.announceQueue();
-      return;
-    }
-    job.cancelReason ??= 'client';
-    this.engine.cancel(job.id);
-  }
-
   private async status(s: Session): Promise<void> {
     const memory = await this.engine.currentMemory();
     const pm = process.memoryUsage();
     s.sendJson({
       type: 'status',
-      length: this.queue.total,
-      running: this.queue.running !== undefined,
-      jobs: this.positions(s),
+      length: this.scheduler.length,
+      running: this.scheduler.running,
+      jobs: this.scheduler.positions(s),
       connections: this.sessions.size,
       engine: { memory, baseline: this.engine.baseline, jobsDone: this.engine.jobsDone, restarts: this.engine.restarts },
       process: { rss: pm.rss, heapUsed: pm.heapUsed },
@@ -818,23 +649,11 @@ export class Daemon {
     s.closed = true;
     s.clearTimers();
     if (!this.sessions.delete(s)) return;
-    let dropped = 0;
-    for (const job of s.jobs.values()) {
-      if (job.keep) continue; // it outlives the connection; its result waits in this.kept
-      if (job.state === 'queued') {
-        this.queue.remove(job.id);
-        s.jobs.delete(job.id);
-        dropped++;
-      } else {
-        job.cancelReason ??= 'disconnect';
-        this.engine.cancel(job.id);
-      }
-    }
+    const { dropped, cancelledRunning, keptGoOn } = this.scheduler.dropClient(s);
     // Unpaired connections were logged when refused; a second line each would double a flood.
     if (s.authed) {
-      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${[...s.jobs.values()].some((j) => !j.keep) ? ', running job cancelled' : ''}${[...s.jobs.values()].some((j) => j.keep) ? ', kept job(s) go on' : ''}`);
+      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${cancelledRunning ? ', running job cancelled' : ''}${keptGoOn ? ', kept job(s) go on' : ''}`);
     }
-    if (dropped) this.announceQueue();
   }
 
   // ---- Shutdown ------------------------------------------------------------------------------
@@ -851,20 +670,7 @@ export class Daemon {
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Requests being handled (a save writing its file) finish and are answered; later ones are refused.
     const answered = Promise.race([Promise.all([...this.sessions].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
-    // Waiting jobs never start; the running one is cancelled and waited for (bounded).
-    for (const job of [...this.queue.waitingJobs()]) {
-      this.queue.remove(job.id);
-      job.session.jobs.delete(job.id);
-      this.send(job, () => job.session.sendJson({ type: 'cancelled', jobId: job.id, reason: 'shutdown' }));
-    }
-    const running = this.queue.running;
-    if (running) {
-      running.cancelReason ??= 'shutdown';
-      const settled = new Promise<void>((res) => { this.jobSettled = res; });
-      this.engine.cancel(running.id);
-      await Promise.race([settled, delay(10_000)]);
-      await Promise.race([running.outbox, delay(2000)]);
-    }
+    await this.scheduler.stop();
     await this.engine.close(2000);
     await answered;
     for (const s of this.sessions) {
@@ -906,10 +712,6 @@ function refOf(bytes: Uint8Array): string | undefined {
   }
 }
 
-function mb(bytes: number): string {
-  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${(bytes / 1024).toFixed(0)} KB`;
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((res) => setTimeout(res, ms));
 }
@@ -920,8 +722,4 @@ function delay(ms: number): Promise<void> {
  */
 export function listenAddresses(host: string): string[] {
   return host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host];
-}
-
-export function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { StylizeError } from '../engine/errors.ts';
 import { locateWeights } from '../../weights/locate.ts';
 import { verifyWeights } from '../../weights/loader.ts';
-import { hostForUrl } from './daemon.ts';
+import { hostForUrl } from './http-routes.ts';
 import { isLoopbackHost, parseServeArgs, serveUsage, UsageError, type DaemonOptions } from './options.ts';
 import { tildify } from './paths.ts';
 import { inspectTokenFile } from './token.ts';

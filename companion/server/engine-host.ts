@@ -7,24 +7,8 @@ import type { BackendChoice } from '../engine/engine.ts';
 import type { LossTerms, StylizeSettings } from '../engine/types.ts';
 import type { CostModel } from '../engine/estimate.ts';
 import type { EngineProgress, EngineResult, FromWorker, MemoryInfo, ToWorker, WorkerInit } from './worker-messages.ts';
+import { EngineFailure, type EngineJob, type JobEngine } from './job-engine.ts';
 import type { Logger } from './log.ts';
-
-export interface EngineJob {
-  jobId: string;
-  content: Uint8Array;
-  styles: { image: Uint8Array; weight?: number }[];
-  settings: Partial<StylizeSettings>;
-}
-
-export type { EngineProgress, EngineResult };
-
-/** A failed job or a failed start: `code` is an engine/protocol error code. */
-export class EngineFailure extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'EngineFailure';
-  }
-}
 
 interface Running {
   jobId: string;
@@ -46,7 +30,7 @@ function spawnWorker(workerData: WorkerInit): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
-export class EngineHost {
+export class EngineHost implements JobEngine {
   backend!: BackendChoice;
   memory: MemoryInfo = { tensors: 0, bytes: 0 };
   /** Memory right after start-up (weights and warm-up); every job should return to it. */

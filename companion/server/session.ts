@@ -2,30 +2,7 @@
 import type { WebSocket } from 'ws';
 import { CLOSE_CODES, type ErrorCode } from '../../protocol/errors.ts';
 import type { ErrorMessage, ServerTextMessage } from '../../protocol/messages.ts';
-import type { StylizeSettings } from '../engine/types.ts';
-
-export interface Job {
-  id: string;
-  ref: string;
-  session: Session;
-  content: Uint8Array;
-  styles: { image: Uint8Array; weight?: number }[];
-  settings: Partial<StylizeSettings>;
-  iterations: number;
-  /** Input bytes held while waiting (counts toward the queue's byte limit). */
-  bytes: number;
-  state: 'queued' | 'running';
-  /** Last position told to the client, so `queue` updates go out only on change. */
-  lastPosition: number;
-  /** Survives its connection: kept for session.clientId (submit.keep with hello.clientId). */
-  keep: boolean;
-  note?: string;
-  /** Why a running job was cancelled, once it was. */
-  cancelReason?: 'client' | 'shutdown' | 'disconnect';
-  /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
-  outbox: Promise<void>;
-  acceptedAt: number;
-}
+import type { Job, JobClient } from './scheduler.ts';
 
 /** Messages (or bytes) waiting per connection before its socket is paused (backpressure). */
 const MAX_PENDING = 8;
@@ -34,7 +11,7 @@ const MAX_PENDING_BYTES = 1024 * 1024;
 const FATAL_LINGER_MS = 250;
 const DRAIN_POLL_MS = 50;
 
-export class Session {
+export class Session implements JobClient {
   authed = false;
   clientName = '';
   /** The client's stable id from hello, if it sent one (kept results come back to it). */
@@ -62,6 +39,10 @@ export class Session {
 
   get label(): string {
     return `client #${this.id}${this.clientName ? ` (${this.clientName})` : ''}`;
+  }
+
+  get unsentBytes(): number {
+    return this.ws.bufferedAmount;
   }
 
   sendJson(msg: ServerTextMessage): void {
