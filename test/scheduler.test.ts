@@ -65,9 +65,6 @@ class FakeClient implements JobClient {
     const m = decodeServerFrame(frame);
     this.sent.push({ type: 'binary', header: m.message });
   }
-  sendError(code: Parameters<JobClient['sendError']>[0], message: string, extra: Parameters<JobClient['sendError']>[2] = {}): void {
-    this.sendJson({ type: 'error', code, message, ...extra });
-  }
   types(): string[] {
     return this.sent.map((m) => m.type === 'binary' ? `binary:${m.header.type}` : m.type);
   }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
+import { ProtocolError, closeCodeFor } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
   type CapabilitiesMessage, type EstimateRequest, type SaveStyleMessage, type SubmitMessage,
@@ -34,6 +34,7 @@ import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
 import type { WeightsPreparation } from './weights-preparation.ts';
 import { TEST_FAULTS_ENV, testFaults } from './test-faults.ts';
+import { isTypedError, toWireError } from './wire-error.ts';
 
 const HEARTBEAT_MS = 30_000;
 /** A client that keeps sending bad messages is cut off after this many errors. */
@@ -322,7 +323,7 @@ export class Daemon {
     const s = new Session(this.nextSessionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
     if (this.sessions.size >= this.opts.maxConnections) {
       this.log.warn(`refused ${s.label}: ${this.sessions.size} connections already open (--max-connections ${this.opts.maxConnections})`);
-      s.fatal('too_many_connections', `The companion already has ${this.sessions.size} connections, its limit. Close other plugin windows or try again later.`, CLOSE_CODES.tryAgainLater);
+      s.fatal('too_many_connections', `The companion already has ${this.sessions.size} connections, its limit. Close other plugin windows or try again later.`);
       return;
     }
     const unpaired = [...this.sessions].filter((x) => !x.authed && !x.ending);
@@ -332,22 +333,22 @@ export class Daemon {
       // hello at once pairs before MAX_UNPAIRED newer connections can push it out.
       const oldest = unpaired[0];
       this.log.warn(`dropped ${oldest.label} (origin ${oldest.origin ?? 'none'}): ${unpaired.length} connections were waiting to pair and a new one came`);
-      oldest.fatal('too_many_connections', `${unpaired.length} newer connections are waiting to pair; send hello right after connecting.`, CLOSE_CODES.tryAgainLater);
+      oldest.fatal('too_many_connections', `${unpaired.length} newer connections are waiting to pair; send hello right after connecting.`);
     }
     if (!this.accepting) {
-      s.fatal('shutting_down', 'The companion is shutting down.', CLOSE_CODES.goingAway);
+      s.fatal('shutting_down', 'The companion is shutting down.');
       return;
     }
     this.sessions.add(s);
     s.authTimer = setTimeout(() => {
       if (!s.authed && !s.ending) this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): auth_timeout`);
-      if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`, CLOSE_CODES.authFailed);
+      if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`);
     }, this.opts.authTimeoutMs);
     this.touch(s);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.touch(s);
       const bytes = toBytes(data);
-      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.internalError(s, err, isBinary ? refOf(bytes) : undefined), bytes.length);
+      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.answerError(s, err), bytes.length);
     });
     ws.on('pong', () => { s.alive = true; });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -367,7 +368,7 @@ export class Daemon {
     s.idleTimer = setTimeout(() => {
       if (s.jobs.size > 0) return this.touch(s);
       this.log.info(`${s.label}: idle for ${this.opts.idleTimeoutMs / 1000} s, closing`);
-      s.fatal('idle_timeout', `No message for ${this.opts.idleTimeoutMs / 1000} s and no job: closing. Reconnect when needed, or send {"type":"ping"} to stay connected.`, CLOSE_CODES.idle);
+      s.fatal('idle_timeout', `No message for ${this.opts.idleTimeoutMs / 1000} s and no job: closing. Reconnect when needed, or send {"type":"ping"} to stay connected.`);
     }, this.opts.idleTimeoutMs);
     s.idleTimer.unref();
   }
@@ -386,12 +387,15 @@ export class Daemon {
 
   private async onMessage(s: Session, bytes: Uint8Array, isBinary: boolean): Promise<void> {
     if (s.closed || s.ending) return;
+    // The request an error answers, as far as it is known when the error comes.
+    let ref: string | undefined;
     try {
       if (!isBinary) {
         if (bytes.length > MAX_MESSAGE_BYTES) {
           throw new ProtocolError('message_too_large', `A JSON message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit for control messages; images go in binary frames.`);
         }
         const msg = parseClientMessage(new TextDecoder().decode(bytes));
+        if ('ref' in msg && typeof msg.ref === 'string') ref = msg.ref;
         if (!s.authed) {
           if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
           await this.hello(s, msg.protocol, msg.token, msg.client);
@@ -425,48 +429,41 @@ export class Daemon {
         return;
       }
       if (!s.authed) throw new ProtocolError('auth_required', 'Send hello with the pairing token before anything else.');
-      let frame;
-      try {
-        frame = decodeClientFrame(bytes);
-      } catch (err) {
-        // The ref, if the header got that far, lets the client match the error to its request.
-        const ref = refOf(bytes);
-        throw Object.assign(err as Error, { ref });
-      }
+      // The ref, if the header got that far, lets the client match an error to its request.
+      ref = refOf(bytes);
+      const frame = decodeClientFrame(bytes);
+      ref = frame.message.ref;
       await s.drained(MAX_UNSENT_BYTES);
-      if (this.state !== 'ready') throw Object.assign(new ProtocolError('shutting_down', 'The companion is shutting down; nothing more is saved or queued. Send it again once it is back.'), { ref: frame.message.ref });
+      if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down; nothing more is saved or queued. Send it again once it is back.');
       if (frame.message.type === 'submit') {
         const m = frame.message;
-        return await this.serially(() => this.submit(s, m, frame.images), m.ref);
+        return await this.serially(() => this.submit(s, m, frame.images));
       }
-      const m = frame.message;
-      return await this.saveStyle(s, m, frame.images[0]);
+      return await this.saveStyle(s, frame.message, frame.images[0]);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.refuse(s, err, (err as ProtocolError & { ref?: string }).ref);
+      this.answerError(s, err, ref);
     }
   }
 
-  /** Answers a bad request. Before pairing, every error ends the connection. */
-  private refuse(s: Session, err: ProtocolError, ref?: string): void {
+  /**
+   * Answers a request that failed. A typed error refuses a bad request (before pairing, that ends
+   * the connection; too many end it too); anything else is the companion's fault, logged in full.
+   */
+  private answerError(s: Session, err: unknown, ref?: string): void {
+    if (!isTypedError(err)) {
+      this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
+      return s.sendError(err, { ref });
+    }
+    const answer = toWireError(err, { ref });
     if (!s.authed) {
-      const close = err.code === 'protocol_mismatch' ? CLOSE_CODES.protocolMismatch
-        : ['auth_required', 'bad_token', 'auth_timeout'].includes(err.code) ? CLOSE_CODES.authFailed : CLOSE_CODES.policy;
-      this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): ${err.code}`);
-      return s.fatal(err.code, err.message, close);
+      this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): ${answer.code}`);
+      return s.fatal(answer.code, answer.message);
     }
     s.errors++;
     if (s.errors > MAX_ERRORS_PER_CONNECTION) {
-      return s.fatal('too_many_errors', `${s.errors} bad requests on this connection; closing it. Last: ${err.message}`, CLOSE_CODES.policy);
+      return s.fatal('too_many_errors', `${s.errors} bad requests on this connection; closing it. Last: ${answer.message}`);
     }
-    s.sendError(err.code, err.message, ref !== undefined ? { ref } : {});
-  }
-
-  private internalError(s: Session, err: unknown, frameRef?: string): void {
-    this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
-    const ref = (err as { ref?: unknown })?.ref ?? frameRef;
-    s.sendError('internal', `The companion hit an internal error (${(err as Error)?.message ?? String(err)}). The request was dropped; the companion keeps running.`,
-      typeof ref === 'string' ? { ref } : {});
+    s.sendJson(answer);
   }
 
   private async hello(s: Session, protocol: number, token: string, client?: string): Promise<void> {
@@ -518,12 +515,10 @@ export class Daemon {
   // ---- Jobs ----------------------------------------------------------------------------------
 
   /** Submissions are checked one at a time, so the queue keeps arrival order across clients. */
-  private serially<T>(fn: () => Promise<T>, ref: string): Promise<T> {
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.intake.then(fn);
     this.intake = p.catch(() => undefined);
-    return p.catch((err) => {
-      throw Object.assign(err as Error, { ref });
-    });
+    return p;
   }
 
   /** Jobs are taken only when ready; then the scheduler's limits decide. */
@@ -538,19 +533,15 @@ export class Daemon {
 
   /** Prices a job as `submit` would plan it, with the costs the engine measured (engine/estimate.ts). */
   private estimate(s: Session, msg: EstimateRequest): void {
-    try {
-      const cost = this.engine.cost;
-      if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
-      const { settings } = this.jobSettings(msg.settings);
-      const e = estimateJob(cost, msg.width, msg.height, settings, memoryBudgetBytes(this.engine.backend.name));
-      s.sendJson({
-        type: 'estimate', ref: msg.ref, ms: Math.round(e.ms),
-        scales: e.plan.stages.map((st) => ({ width: st.width, height: st.height, iterations: st.iterations })),
-      });
-    } catch (err) {
-      if (err instanceof StylizeError) throw Object.assign(new ProtocolError(err.code === 'out_of_memory' ? 'out_of_memory' : 'bad_setting', err.message), { ref: msg.ref });
-      throw Object.assign(err as Error, { ref: msg.ref });
-    }
+    const cost = this.engine.cost;
+    if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
+    const { settings } = this.jobSettings(msg.settings);
+    // The plan's refusals (bad_setting, out_of_memory) go to the client as they are (wire-error.ts).
+    const e = estimateJob(cost, msg.width, msg.height, settings, memoryBudgetBytes(this.engine.backend.name));
+    s.sendJson({
+      type: 'estimate', ref: msg.ref, ms: Math.round(e.ms),
+      scales: e.plan.stages.map((st) => ({ width: st.width, height: st.height, iterations: st.iterations })),
+    });
   }
 
   private jobSettings(raw: SubmitMessage['settings']): ReturnType<typeof checkJobSettings> {
@@ -598,7 +589,7 @@ export class Daemon {
   private takeKept(s: Session, jobId: string, send: boolean): void {
     const r = s.clientId ? this.scheduler.kept.take(s.clientId, jobId) : undefined;
     // Answered with the jobId, so the client can tell which fetch failed.
-    if (!r) return s.sendError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`, { jobId });
+    if (!r) return s.sendError(new ProtocolError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`), { jobId });
     if (!send) return;
     s.sendBinary(encodeFrame({ type: 'result', jobId: r.jobId, mime: 'image/png', width: r.done.width, height: r.done.height }, r.png));
     s.sendJson(r.done);
@@ -635,14 +626,10 @@ export class Daemon {
   }
 
   private async saveStyle(s: Session, msg: SaveStyleMessage, image: Uint8Array): Promise<void> {
-    try {
-      const info = await probeImage(image, this.opts.maxPixels, 'style image');
-      const style = await this.library.save(msg.name, image, info.format, msg.overwrite ?? false);
-      this.log.info(`${s.label} saved style "${style.name}" (${style.width} x ${style.height})`);
-      s.sendJson({ type: 'style_saved', ref: msg.ref, style });
-    } catch (err) {
-      throw Object.assign(err as Error, { ref: msg.ref });
-    }
+    const info = await probeImage(image, this.opts.maxPixels, 'style image');
+    const style = await this.library.save(msg.name, image, info.format, msg.overwrite ?? false);
+    this.log.info(`${s.label} saved style "${style.name}" (${style.width} x ${style.height})`);
+    s.sendJson({ type: 'style_saved', ref: msg.ref, style });
   }
 
   private onClose(s: Session, code: number, reason: string): void {
@@ -675,7 +662,7 @@ export class Daemon {
     await answered;
     for (const s of this.sessions) {
       s.sendJson({ type: 'shutdown', message: `The companion is ${reason}; requests it has not answered were not carried out.` });
-      s.ws.close(CLOSE_CODES.goingAway, 'shutting_down');
+      s.ws.close(closeCodeFor('shutting_down'), 'shutting_down');
     }
     const deadline = Date.now() + 2000;
     while (this.sessions.size > 0 && Date.now() < deadline) await delay(20);

@@ -5,14 +5,15 @@
  * send methods, not sockets: its tests run it in-process with a fake engine.
  */
 import { randomBytes } from 'node:crypto';
-import { ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
-import type { DoneMessage, ErrorMessage, JobPosition, KeptJob, ServerTextMessage } from '../../protocol/messages.ts';
+import { ProtocolError } from '../../protocol/errors.ts';
+import type { DoneMessage, JobPosition, KeptJob, ServerTextMessage } from '../../protocol/messages.ts';
 import { encodeFrame } from '../../protocol/frames.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { EngineFailure, type EngineProgress, type EngineResult, type JobEngine } from './job-engine.ts';
 import { KeptResults } from './kept-results.ts';
 import type { Logger } from './log.ts';
 import { JobQueue } from './queue.ts';
+import { toWireError } from './wire-error.ts';
 
 /** What the scheduler needs of a client connection. */
 export interface JobClient {
@@ -26,7 +27,6 @@ export interface JobClient {
   readonly unsentBytes: number;
   sendJson(msg: ServerTextMessage): void;
   sendBinary(frame: Uint8Array): void;
-  sendError(code: ErrorCode, message: string, extra?: Partial<Pick<ErrorMessage, 'ref' | 'jobId'>>): void;
 }
 
 export interface Job {
@@ -289,16 +289,15 @@ export class Scheduler {
 
   private onFailed(job: Job, err: unknown): void {
     const c = job.client;
-    const e = err instanceof EngineFailure ? err : new EngineFailure('internal', (err as Error)?.message ?? String(err));
-    if (e.code === 'cancelled') {
+    if (err instanceof EngineFailure && err.code === 'cancelled') {
       const reason = job.cancelReason ?? 'client';
       this.opts.log.info(`job ${job.id} cancelled (${reason})`);
       if (reason !== 'disconnect') this.send(job, () => c.sendJson({ type: 'cancelled', jobId: job.id, reason }));
       return;
     }
-    const code: ErrorCode = isErrorCode(e.code) ? e.code : 'internal';
-    this.opts.log.warn(`job ${job.id} failed: ${code}: ${e.message}`);
-    this.send(job, () => c.sendError(code, e.message, { jobId: job.id, ref: job.ref }));
+    const answer = toWireError(err, { jobId: job.id, ref: job.ref });
+    this.opts.log.warn(`job ${job.id} failed: ${answer.code}: ${answer.message}`);
+    this.send(job, () => c.sendJson(answer));
   }
 
   /** Tells every client whose waiting jobs moved where they are now. */

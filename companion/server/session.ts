@@ -1,7 +1,8 @@
 /** One client connection: its socket, pairing state, jobs, timers and ordered message handling. */
 import type { WebSocket } from 'ws';
-import { CLOSE_CODES, type ErrorCode } from '../../protocol/errors.ts';
-import type { ErrorMessage, ServerTextMessage } from '../../protocol/messages.ts';
+import { closeCodeFor, type ErrorCode } from '../../protocol/errors.ts';
+import type { ServerTextMessage } from '../../protocol/messages.ts';
+import { toWireError, type ErrorContext } from './wire-error.ts';
 import type { Job, JobClient } from './scheduler.ts';
 
 /** Messages (or bytes) waiting per connection before its socket is paused (backpressure). */
@@ -53,20 +54,22 @@ export class Session implements JobClient {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true });
   }
 
-  sendError(code: ErrorCode, message: string, extra: Partial<Pick<ErrorMessage, 'ref' | 'jobId'>> = {}): void {
-    this.sendJson({ type: 'error', code, message, ...extra });
+  /** Answers with `err` as the wire's error message (wire-error.ts). */
+  sendError(err: unknown, context?: ErrorContext): void {
+    this.sendJson(toWireError(err, context));
   }
 
   /**
-   * Sends the error, then closes the connection (the close reason repeats the code). Nothing more
+   * Sends the error, then closes the connection with the close code the protocol's table gives
+   * (the close reason repeats the code). Nothing more
    * is read from the socket, and it is destroyed shortly after, whether or not the client answers
    * the close: a client cannot hold a slot, or feed the daemon frames, after a fatal error.
    */
-  fatal(code: ErrorCode, message: string, closeCode: number = CLOSE_CODES.policy): void {
+  fatal(code: ErrorCode, message: string): void {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.sendJson({ type: 'error', code, message, fatal: true });
-    this.ws.close(closeCode, code);
+    this.ws.close(closeCodeFor(code), code);
     this.ws.pause();
     // Long enough for the error and the close frame to leave; short enough that the slot frees at once.
     setTimeout(() => this.ws.terminate(), FATAL_LINGER_MS).unref();
