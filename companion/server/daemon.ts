@@ -18,16 +18,16 @@ import { StylizeError } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { estimateJob } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';
-import { EngineHost } from './engine-host.ts';
+import { EngineThread } from './engine-thread.ts';
 import type { EngineFailure } from './job-engine.ts';
-import { probeImage, rgbaToPng } from './images.ts';
+import { checkInputImage, rgbaToPng } from './images.ts';
 import { limitRepeats, type Logger } from './log.ts';
 import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
 import { createHttpHandler, hostForUrl } from './http-routes.ts';
 import { companionVersion } from './paths.ts';
 import { Scheduler, mb } from './scheduler.ts';
-import { Session } from './session.ts';
+import { ClientConnection } from './connection.ts';
 import { checkJobSettings } from './job-settings.ts';
 import { StyleLibrary } from './styles.ts';
 import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
@@ -78,7 +78,7 @@ export class DaemonStartError extends Error {
 
 export class Daemon {
   state: DaemonState = 'starting';
-  readonly engine: EngineHost;
+  readonly engine: EngineThread;
   readonly library: StyleLibrary;
   private readonly server: http.Server;
   /** Further loopback addresses (::1 beside 127.0.0.1) handing their connections to `server`. */
@@ -86,9 +86,9 @@ export class Daemon {
   private readonly wss: WebSocketServer;
   private readonly policy: AccessPolicy;
   private readonly scheduler: Scheduler;
-  private readonly sessions = new Set<Session>();
+  private readonly connections = new Set<ClientConnection>();
   private token = '';
-  private nextSessionId = 1;
+  private nextConnectionId = 1;
   private intake: Promise<unknown> = Promise.resolve();
   private heartbeat?: NodeJS.Timeout;
   private stopping?: Promise<void>;
@@ -103,7 +103,7 @@ export class Daemon {
     this.policy = new AccessPolicy({ host: opts.host, port: opts.port, allowOrigins: opts.allowOrigins, loopback: isLoopbackHost(opts.host) });
     const faults = testFaults();
     if (Object.keys(faults).length > 0) log.warn(`${TEST_FAULTS_ENV} is set: test faults ${JSON.stringify(faults)} are active.`);
-    this.engine = new EngineHost(
+    this.engine = new EngineThread(
       { backend: opts.backend, weightsDir: opts.weightsDir, maxPixels: opts.maxPixels, warmup: opts.warmup },
       log,
       faults.cancelGraceMs,
@@ -113,7 +113,7 @@ export class Daemon {
       log,
       encodePreview: (rgba, width, height) => rgbaToPng(rgba, width, height, opts.previewMaxSide),
       onKept: (clientId) => {
-        for (const open of this.sessions) if (open.clientId === clientId && open.authed) this.sendKept(open);
+        for (const open of this.connections) if (open.clientId === clientId && open.authed) this.sendKept(open);
       },
     });
     this.library = new StyleLibrary(opts.styleLibrary, {
@@ -213,7 +213,7 @@ export class Daemon {
 
   /** Sends fresh capabilities to every paired client (preparing progress, then ready). */
   private async announceCapabilities(): Promise<void> {
-    const paired = [...this.sessions].filter((s) => s.authed && !s.closed);
+    const paired = [...this.connections].filter((s) => s.authed && !s.closed);
     if (paired.length === 0) return;
     const caps = this.capabilities(await this.library.list());
     for (const s of paired) if (!s.closed) s.sendJson(caps);
@@ -297,7 +297,7 @@ export class Daemon {
       backend: ready ? this.engine.backend.name : null,
       device: ready ? this.engine.backend.device : null,
       queue: { length: this.scheduler.length, running: this.scheduler.running },
-      connections: this.sessions.size,
+      connections: this.connections.size,
       ...(this.preparation && { preparing: this.preparation.info() }),
     };
   }
@@ -320,13 +320,13 @@ export class Daemon {
   }
 
   private onConnection(ws: WebSocket, req: http.IncomingMessage): void {
-    const s = new Session(this.nextSessionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
-    if (this.sessions.size >= this.opts.maxConnections) {
-      this.log.warn(`refused ${s.label}: ${this.sessions.size} connections already open (--max-connections ${this.opts.maxConnections})`);
-      s.fatal('too_many_connections', `The companion already has ${this.sessions.size} connections, its limit. Close other plugin windows or try again later.`);
+    const s = new ClientConnection(this.nextConnectionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    if (this.connections.size >= this.opts.maxConnections) {
+      this.log.warn(`refused ${s.label}: ${this.connections.size} connections already open (--max-connections ${this.opts.maxConnections})`);
+      s.fatal('too_many_connections', `The companion already has ${this.connections.size} connections, its limit. Close other plugin windows or try again later.`);
       return;
     }
-    const unpaired = [...this.sessions].filter((x) => !x.authed && !x.ending);
+    const unpaired = [...this.connections].filter((x) => !x.authed && !x.ending);
     if (unpaired.length >= MAX_UNPAIRED) {
       // Any page can open unpaired connections (a sandboxed "null" iframe). Refusing the newest would
       // let it keep the plugin out; the oldest waiting one goes instead, so a client that sends
@@ -339,7 +339,7 @@ export class Daemon {
       s.fatal('shutting_down', 'The companion is shutting down.');
       return;
     }
-    this.sessions.add(s);
+    this.connections.add(s);
     s.authTimer = setTimeout(() => {
       if (!s.authed && !s.ending) this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): auth_timeout`);
       if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`);
@@ -362,7 +362,7 @@ export class Daemon {
   }
 
   /** Restarts the idle timer; a connection with jobs is never idle. */
-  private touch(s: Session): void {
+  private touch(s: ClientConnection): void {
     if (s.idleTimer) clearTimeout(s.idleTimer);
     if (this.opts.idleTimeoutMs <= 0) return;
     s.idleTimer = setTimeout(() => {
@@ -374,7 +374,7 @@ export class Daemon {
   }
 
   private beat(): void {
-    for (const s of this.sessions) {
+    for (const s of this.connections) {
       if (!s.alive) {
         this.log.warn(`${s.label}: no answer to ping, dropping the connection`);
         s.ws.terminate();
@@ -385,7 +385,7 @@ export class Daemon {
     }
   }
 
-  private async onMessage(s: Session, bytes: Uint8Array, isBinary: boolean): Promise<void> {
+  private async onMessage(s: ClientConnection, bytes: Uint8Array, isBinary: boolean): Promise<void> {
     if (s.closed || s.ending) return;
     // The request an error answers, as far as it is known when the error comes.
     let ref: string | undefined;
@@ -449,7 +449,7 @@ export class Daemon {
    * Answers a request that failed. A typed error refuses a bad request (before pairing, that ends
    * the connection; too many end it too); anything else is the companion's fault, logged in full.
    */
-  private answerError(s: Session, err: unknown, ref?: string): void {
+  private answerError(s: ClientConnection, err: unknown, ref?: string): void {
     if (!isTypedError(err)) {
       this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
       return s.sendError(err, { ref });
@@ -466,7 +466,7 @@ export class Daemon {
     s.sendJson(answer);
   }
 
-  private async hello(s: Session, protocol: number, token: string, client?: string): Promise<void> {
+  private async hello(s: ClientConnection, protocol: number, token: string, client?: string): Promise<void> {
     if (protocol !== PROTOCOL_VERSION) {
       throw new ProtocolError('protocol_mismatch',
         `The plugin speaks protocol ${protocol}, this companion (${companionVersion()}) speaks ${PROTOCOL_VERSION}. ` +
@@ -522,7 +522,7 @@ export class Daemon {
   }
 
   /** Jobs are taken only when ready; then the scheduler's limits decide. */
-  private checkCapacity(s: Session, bytes: number): void {
+  private checkCapacity(s: ClientConnection, bytes: number): void {
     if (this.preparation) {
       const p = this.preparation.info();
       throw new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
@@ -532,7 +532,7 @@ export class Daemon {
   }
 
   /** Prices a job as `submit` would plan it, with the costs the engine measured (engine/estimate.ts). */
-  private estimate(s: Session, msg: EstimateRequest): void {
+  private estimate(s: ClientConnection, msg: EstimateRequest): void {
     const cost = this.engine.cost;
     if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
     const { settings } = this.jobSettings(msg.settings);
@@ -548,7 +548,7 @@ export class Daemon {
     return checkJobSettings(raw, { maxSize: this.opts.maxSize, defaultSize: this.effectiveDefaults().size, previewEvery: this.opts.previewEvery });
   }
 
-  private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
+  private async submit(s: ClientConnection, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
     if (s.closed) return;
     const uploaded = images.reduce((n, b) => n + b.length, 0);
     this.checkCapacity(s, uploaded);
@@ -561,8 +561,8 @@ export class Daemon {
       styles.push({ image, label: st.source === 'library' ? `library style "${st.name}"` : label, ...(st.weight !== undefined && { weight: st.weight }) });
     }
     if (styles.every((st) => st.weight === 0)) throw new ProtocolError('bad_setting', 'All style weights are 0; give at least one style a positive weight.');
-    await probeImage(images[0], this.opts.maxPixels, 'content image');
-    for (const st of styles) await probeImage(st.image, this.opts.maxPixels, st.label);
+    await checkInputImage(images[0], this.opts.maxPixels, 'content image');
+    for (const st of styles) await checkInputImage(st.image, this.opts.maxPixels, st.label);
     if (s.closed) return;
     const bytes = images[0].length + styles.reduce((n, st) => n + st.image.length, 0);
     this.checkCapacity(s, bytes);
@@ -582,11 +582,11 @@ export class Daemon {
 
   // ---- Kept results (jobs that outlive their connection) ----------------------------------------
 
-  private sendKept(s: Session): void {
+  private sendKept(s: ClientConnection): void {
     s.sendJson({ type: 'kept', jobs: s.clientId ? this.scheduler.keptJobs(s.clientId) : [] });
   }
 
-  private takeKept(s: Session, jobId: string, send: boolean): void {
+  private takeKept(s: ClientConnection, jobId: string, send: boolean): void {
     const r = s.clientId ? this.scheduler.kept.take(s.clientId, jobId) : undefined;
     // Answered with the jobId, so the client can tell which fetch failed.
     if (!r) return s.sendError(new ProtocolError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`), { jobId });
@@ -595,7 +595,7 @@ export class Daemon {
     s.sendJson(r.done);
   }
 
-  private async status(s: Session): Promise<void> {
+  private async status(s: ClientConnection): Promise<void> {
     const memory = await this.engine.currentMemory();
     const pm = process.memoryUsage();
     s.sendJson({
@@ -603,13 +603,13 @@ export class Daemon {
       length: this.scheduler.length,
       running: this.scheduler.running,
       jobs: this.scheduler.positions(s),
-      connections: this.sessions.size,
+      connections: this.connections.size,
       engine: { memory, baseline: this.engine.baseline, jobsDone: this.engine.jobsDone, restarts: this.engine.restarts },
       process: { rss: pm.rss, heapUsed: pm.heapUsed },
     });
   }
 
-  private async listStyles(s: Session, thumbnails: boolean): Promise<void> {
+  private async listStyles(s: ClientConnection, thumbnails: boolean): Promise<void> {
     const styles = await this.library.list();
     s.sendJson({ type: 'styles', styles });
     if (!thumbnails) return;
@@ -625,17 +625,17 @@ export class Daemon {
     }
   }
 
-  private async saveStyle(s: Session, msg: SaveStyleMessage, image: Uint8Array): Promise<void> {
-    const info = await probeImage(image, this.opts.maxPixels, 'style image');
+  private async saveStyle(s: ClientConnection, msg: SaveStyleMessage, image: Uint8Array): Promise<void> {
+    const info = await checkInputImage(image, this.opts.maxPixels, 'style image');
     const style = await this.library.save(msg.name, image, info.format, msg.overwrite ?? false);
     this.log.info(`${s.label} saved style "${style.name}" (${style.width} x ${style.height})`);
     s.sendJson({ type: 'style_saved', ref: msg.ref, style });
   }
 
-  private onClose(s: Session, code: number, reason: string): void {
+  private onClose(s: ClientConnection, code: number, reason: string): void {
     s.closed = true;
     s.clearTimers();
-    if (!this.sessions.delete(s)) return;
+    if (!this.connections.delete(s)) return;
     const { dropped, cancelledRunning, keptGoOn } = this.scheduler.dropClient(s);
     // Unpaired connections were logged when refused; a second line each would double a flood.
     if (s.authed) {
@@ -656,17 +656,17 @@ export class Daemon {
     this.preparation?.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Requests being handled (a save writing its file) finish and are answered; later ones are refused.
-    const answered = Promise.race([Promise.all([...this.sessions].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
+    const answered = Promise.race([Promise.all([...this.connections].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
     await this.scheduler.stop();
     await this.engine.close(2000);
     await answered;
-    for (const s of this.sessions) {
+    for (const s of this.connections) {
       s.sendJson({ type: 'shutdown', message: `The companion is ${reason}; requests it has not answered were not carried out.` });
       s.ws.close(closeCodeFor('shutting_down'), 'shutting_down');
     }
     const deadline = Date.now() + 2000;
-    while (this.sessions.size > 0 && Date.now() < deadline) await delay(20);
-    for (const s of this.sessions) s.ws.terminate();
+    while (this.connections.size > 0 && Date.now() < deadline) await delay(20);
+    for (const s of this.connections) s.ws.terminate();
     await this.closeServer();
     this.state = 'stopped';
   }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { PROTOCOL_VERSION } from '../../protocol/messages.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { WEIGHTS_DIR_ENV, locateWeights, weightsCacheDir } from '../../weights/locate.ts';
 import { progressReporter } from '../../weights/progress.ts';
 import { WeightsPreparation } from './weights-preparation.ts';

@@ -12,7 +12,7 @@ const MAX_PENDING_BYTES = 1024 * 1024;
 const FATAL_LINGER_MS = 250;
 const DRAIN_POLL_MS = 50;
 
-export class Session implements JobClient {
+export class ClientConnection implements JobClient {
   authed = false;
   clientName = '';
   /** The client's stable id from hello, if it sent one (kept results come back to it). */
