@@ -29,33 +29,10 @@ export interface JobClient {
   sendBinary(frame: Uint8Array): void;
 }
 
-export interface Job {
-  id: string;
-  ref: string;
-  client: JobClient;
-  content: Uint8Array;
-  styles: { image: Uint8Array; weight?: number }[];
-  settings: Partial<StylizeSettings>;
-  iterations: number;
-  size: number;
-  /** Input bytes held while waiting (counts toward the queue's byte limit). */
-  bytes: number;
-  state: 'queued' | 'running';
-  /** Last position told to the client, so `queue` updates go out only on change. */
-  lastPosition: number;
-  /** Survives its connection: kept for client.clientId (submit.keep with hello.clientId). */
-  keep: boolean;
-  note?: string;
-  /** Why a running job was cancelled, once it was. */
-  cancelReason?: 'client' | 'shutdown' | 'disconnect';
-  /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
-  outbox: Promise<void>;
-  acceptedAt: number;
-}
-
 /** A job as admission hands it over. */
 export interface NewJob {
   ref: string;
+  /** Survives its connection: kept for client.clientId (submit.keep; only with hello.clientId). */
   keep: boolean;
   note?: string;
   content: Uint8Array;
@@ -64,7 +41,21 @@ export interface NewJob {
   iterations: number;
   /** The output's long side (for the log). */
   size: number;
+  /** Input bytes held while waiting (counts toward the queue's byte limit). */
   bytes: number;
+}
+
+export interface Job extends NewJob {
+  id: string;
+  client: JobClient;
+  state: 'queued' | 'running';
+  /** Last position told to the client, so `queue` updates go out only on change. */
+  lastPosition: number;
+  /** Why a running job was cancelled, once it was. */
+  cancelReason?: 'client' | 'shutdown' | 'disconnect';
+  /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
+  outbox: Promise<void>;
+  acceptedAt: number;
 }
 
 export interface SchedulerLimits {
