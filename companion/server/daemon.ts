@@ -434,6 +434,7 @@ export class Daemon {
       const frame = decodeClientFrame(bytes);
       ref = frame.message.ref;
       await s.drained(MAX_UNSENT_BYTES);
+      if (this.state === 'preparing') throw this.preparingError();
       if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down; nothing more is saved or queued. Send it again once it is back.');
       if (frame.message.type === 'submit') {
         const m = frame.message;
@@ -521,12 +522,14 @@ export class Daemon {
     return p;
   }
 
+  private preparingError(): ProtocolError {
+    const p = this.preparation!.info();
+    return new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
+  }
+
   /** Jobs are taken only when ready; then the scheduler's limits decide. */
   private checkCapacity(s: ClientConnection, bytes: number): void {
-    if (this.preparation) {
-      const p = this.preparation.info();
-      throw new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
-    }
+    if (this.preparation) throw this.preparingError();
     if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down and takes no new jobs.');
     this.scheduler.checkCapacity(s, bytes);
   }
