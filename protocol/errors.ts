@@ -73,3 +73,28 @@ export const CLOSE_CODES = {
   protocolMismatch: 4002,
   idle: 4008,
 } as const;
+
+export type CloseCode = (typeof CLOSE_CODES)[keyof typeof CLOSE_CODES];
+
+/**
+ * Which close code follows a fatal `error` with this code (the close reason repeats the error code).
+ * A fatal error not listed here closes with `policy`. The companion closes by this table; a client
+ * reads it to tell "pair again" (authFailed) from "update" (protocolMismatch), "retry" (tryAgainLater,
+ * goingAway) and "reconnect when needed" (idle).
+ */
+export const FATAL_CLOSE_CODES = {
+  auth_required: CLOSE_CODES.authFailed,
+  bad_token: CLOSE_CODES.authFailed,
+  auth_timeout: CLOSE_CODES.authFailed,
+  protocol_mismatch: CLOSE_CODES.protocolMismatch,
+  too_many_connections: CLOSE_CODES.tryAgainLater,
+  shutting_down: CLOSE_CODES.goingAway,
+  idle_timeout: CLOSE_CODES.idle,
+  too_many_errors: CLOSE_CODES.policy,
+  frame_too_large: CLOSE_CODES.tooBig,
+} as const satisfies Partial<Record<ErrorCode, CloseCode>>;
+
+/** The close code after a fatal error with `code`. */
+export function closeCodeFor(code: ErrorCode): CloseCode {
+  return (FATAL_CLOSE_CODES as Partial<Record<ErrorCode, CloseCode>>)[code] ?? CLOSE_CODES.policy;
+}

@@ -2,7 +2,7 @@
  * `npm run bundle`: a folder that runs the companion and the CLI with a plain `node` (20+) and
  * nothing else, for the platform it is built on:
  *   stylize.mjs                         the CLI and the daemon, one esbuild bundle
- *   companion/server/engine-worker.js   the daemon's engine thread, found beside engine-host's place
+ *   companion/server/engine-worker.js   the daemon's engine thread, found beside engine-thread's place
  *   native/…, wasm/                     onnxruntime-node, sharp + libvips, dawn.node (optional), tfjs wasm
  *   dist/plugin/, manifest.json         the Figma plugin and the Photopea page the daemon serves
  *   stylize                             the launcher; package.json ("type": "module", the version)
@@ -40,7 +40,7 @@ export interface BundleResult {
 /** The two entry points: where each source goes in the bundle. */
 const ENTRIES = [
   { source: 'companion/cli/stylize.ts', out: 'stylize.mjs', main: true },
-  // engine-host.ts starts new URL('./engine-worker.js', <its own URL>): the worker goes to that place.
+  // engine-thread.ts starts new URL('./engine-worker.js', <its own URL>): the worker goes to that place.
   { source: 'companion/server/engine-worker.ts', out: 'companion/server/engine-worker.js', main: false },
 ];
 

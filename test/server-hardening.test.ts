@@ -9,7 +9,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, stat
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 import { resolveSettings } from '../companion/engine/settings.ts';
 import { autoScales } from '../companion/engine/plan.ts';
 import { ProtocolError } from '../protocol/errors.ts';

@@ -2,7 +2,7 @@
  * Decides how a job runs: at which scales (coarse-to-fine), how many iterations each, and whether
  * a scale must be tiled to fit the backend's memory. Pure: sizes in, plan out.
  */
-import { StylizeError } from './errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { fitLongSide } from './image.ts';
 import { forwardBytes, trainingBytes } from './memory.ts';
 import { tileGrid } from './tiling.ts';

@@ -13,7 +13,8 @@ import { resolveSettings } from './settings.ts';
 import { iterationsPerPass, planJob, tilesPerPass, type JobPlan, type Stage } from './plan.ts';
 import { blendInto, crop, resizeBilinear, tileGrid } from './tiling.ts';
 import { luminanceImage, luminanceStats, recombineWithContentColour } from './color.ts';
-import type { EvaluatorSpec, FloatImage, LossEvaluator, LossTerms, ProgressEvent, RgbaImage, StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings } from './types.ts';
+import type { LossTerms } from '../../common/losses.ts';
+import type { EvaluatorSpec, FloatImage, LossEvaluator, ProgressEvent, RgbaImage, StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings } from './types.ts';
 import type { VggWeights } from '../../weights/types.ts';
 import type { VggLayerName } from '../../common/vgg19.ts';
 

@@ -4,12 +4,6 @@ import type { JobPlan } from './plan.ts';
 import type { VggLayerName } from '../../common/vgg19.ts';
 import type { LossTerms } from '../../common/losses.ts';
 
-/**
- * TRANSITIONAL (issue 11, phase A): LossTerms lives in common/losses.ts; this re-export keeps the
- * server's in-flight branches (engine-host.ts, worker-messages.ts) compiling. Remove in phase B.
- */
-export type { LossTerms };
-
 /** An RGB(A) image in float32, HWC, values 0..255. */
 export interface FloatImage {
   width: number;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { STYLE_NAME_PATTERN, type StyleInfo } from '../../protocol/messages.ts';
 import { sha256Bytes } from '../../weights/hash.ts';
-import { probeImage } from './images.ts';
+import { checkInputImage } from './images.ts';
 import { PROJECT_ROOT } from './paths.ts';
 
 export const BUILTIN_STYLES_DIR = path.join(PROJECT_ROOT, 'companion', 'styles', 'builtin');
@@ -45,7 +45,7 @@ export async function loadBuiltinStyles(dir: string, maxPixels: number, warn: (l
       const bytes = new Uint8Array(await readFile(file));
       const actual = sha256Bytes(bytes);
       if (actual !== e.sha256) throw new Error(`its SHA-256 is ${actual}, expected ${e.sha256}; restore it from the repository`);
-      const img = await probeImage(bytes, maxPixels, `built-in style "${e.name}"`);
+      const img = await checkInputImage(bytes, maxPixels, `built-in style "${e.name}"`);
       out.push({
         file,
         size: bytes.length,

@@ -6,12 +6,11 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
+import { ProtocolError, closeCodeFor } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
-  type CapabilitiesMessage, type DoneMessage, type JobPosition, type EstimateRequest, type KeptJob, type SaveStyleMessage, type SubmitMessage,
+  type CapabilitiesMessage, type EstimateRequest, type SaveStyleMessage, type SubmitMessage,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
 import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
@@ -19,25 +18,24 @@ import { StylizeError } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { estimateJob } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';
-import { EngineFailure, EngineHost, type EngineProgress, type EngineResult } from './engine-host.ts';
-import { probeImage, rgbaToPng } from './images.ts';
+import { EngineThread } from './engine-thread.ts';
+import type { EngineFailure } from './job-engine.ts';
+import { checkInputImage, rgbaToPng } from './images.ts';
 import { limitRepeats, type Logger } from './log.ts';
 import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
-import { DEFAULT_PLUGIN_DIR, PHOTOPEA_ORIGINS, isPhotopeaPath, servePhotopea } from './photopea-page.ts';
+import { createHttpHandler, hostForUrl } from './http-routes.ts';
 import { companionVersion } from './paths.ts';
-import { KeptResults } from './kept-results.ts';
-import { JobQueue } from './queue.ts';
-import { Session, type Job } from './session.ts';
+import { Scheduler, mb } from './scheduler.ts';
+import { ClientConnection } from './connection.ts';
 import { checkJobSettings } from './job-settings.ts';
 import { StyleLibrary } from './styles.ts';
 import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
 import type { WeightsPreparation } from './weights-preparation.ts';
 import { TEST_FAULTS_ENV, testFaults } from './test-faults.ts';
+import { isTypedError, toWireError } from './wire-error.ts';
 
-/** Previews are skipped while this much is still unsent to a client (a slow link gets fewer). */
-const PREVIEW_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 /** A client that keeps sending bad messages is cut off after this many errors. */
 const MAX_ERRORS_PER_CONNECTION = 50;
@@ -80,24 +78,20 @@ export class DaemonStartError extends Error {
 
 export class Daemon {
   state: DaemonState = 'starting';
-  readonly engine: EngineHost;
+  readonly engine: EngineThread;
   readonly library: StyleLibrary;
   private readonly server: http.Server;
   /** Further loopback addresses (::1 beside 127.0.0.1) handing their connections to `server`. */
   private readonly extraListeners: net.Server[] = [];
   private readonly wss: WebSocketServer;
   private readonly policy: AccessPolicy;
-  private readonly queue = new JobQueue<Job>();
-  private readonly sessions = new Set<Session>();
+  private readonly scheduler: Scheduler;
+  private readonly connections = new Set<ClientConnection>();
   private token = '';
-  private nextSessionId = 1;
-  private jobCounter = 0;
-  /** Results of `keep` jobs that finished after their connection dropped. */
-  private readonly kept = new KeptResults();
+  private nextConnectionId = 1;
   private intake: Promise<unknown> = Promise.resolve();
   private heartbeat?: NodeJS.Timeout;
   private stopping?: Promise<void>;
-  private jobSettled?: () => void;
   private preparation?: WeightsPreparation;
   info!: DaemonInfo;
 
@@ -109,11 +103,19 @@ export class Daemon {
     this.policy = new AccessPolicy({ host: opts.host, port: opts.port, allowOrigins: opts.allowOrigins, loopback: isLoopbackHost(opts.host) });
     const faults = testFaults();
     if (Object.keys(faults).length > 0) log.warn(`${TEST_FAULTS_ENV} is set: test faults ${JSON.stringify(faults)} are active.`);
-    this.engine = new EngineHost(
+    this.engine = new EngineThread(
       { backend: opts.backend, weightsDir: opts.weightsDir, maxPixels: opts.maxPixels, warmup: opts.warmup },
       log,
       faults.cancelGraceMs,
     );
+    this.scheduler = new Scheduler(this.engine, {
+      limits: { maxQueue: opts.maxQueue, maxQueueBytes: opts.maxQueueBytes, maxJobsPerClient: opts.maxJobsPerClient },
+      log,
+      encodePreview: (rgba, width, height) => rgbaToPng(rgba, width, height, opts.previewMaxSide),
+      onKept: (clientId) => {
+        for (const open of this.connections) if (open.clientId === clientId && open.authed) this.sendKept(open);
+      },
+    });
     this.library = new StyleLibrary(opts.styleLibrary, {
       maxPixels: opts.maxPixels,
       maxFileBytes: opts.maxFrameBytes,
@@ -124,7 +126,13 @@ export class Daemon {
     // A client that sends its request slowly is dropped within seconds (Node's defaults allow minutes).
     this.server = http.createServer(
       { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
-      (req, res) => this.onHttp(req, res),
+      createHttpHandler({
+        policy: this.policy,
+        listenHost: opts.host,
+        port: () => this.port,
+        pluginDir: opts.pluginDir,
+        health: () => ({ ready: this.state === 'ready', body: this.health() }),
+      }),
     );
     // Raw sockets are bounded too (WebSocket connections are counted separately, with a clear error).
     this.server.maxConnections = opts.maxConnections * 2 + 16;
@@ -205,7 +213,7 @@ export class Daemon {
 
   /** Sends fresh capabilities to every paired client (preparing progress, then ready). */
   private async announceCapabilities(): Promise<void> {
-    const paired = [...this.sessions].filter((s) => s.authed && !s.closed);
+    const paired = [...this.connections].filter((s) => s.authed && !s.closed);
     if (paired.length === 0) return;
     const caps = this.capabilities(await this.library.list());
     for (const s of paired) if (!s.closed) s.sendJson(caps);
@@ -279,43 +287,6 @@ export class Daemon {
     return (this.server.address() as AddressInfo | null)?.port ?? this.opts.port;
   }
 
-  // ---- HTTP ----------------------------------------------------------------------------------
-
-  private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-      res.end(JSON.stringify(body));
-    };
-    const host = this.policy.checkHost(req.headers.host);
-    if (!host.ok) return json(403, { error: 'bad_host', message: host.reason });
-    const origin = req.headers.origin;
-    // Plain HTTP (the pages, /health) also admits Photopea, where the plugin page is framed; the
-    // WebSocket does not need to: the page opens it from its own (the companion's) origin.
-    const o = this.policy.checkOrigin(origin, PHOTOPEA_ORIGINS);
-    if (!o.ok) return json(403, { error: 'bad_origin', message: o.reason });
-    // CORS only for allowed origins, so the plugin's iframe ("null") can read /health.
-    const cors: Record<string, string> = origin !== undefined ? { 'access-control-allow-origin': origin, vary: 'Origin' } : {};
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method === 'OPTIONS') {
-      // Private Network Access preflight (browsers that ask before a public page reaches loopback).
-      const pna: Record<string, string> = req.headers['access-control-request-private-network'] === 'true' && origin !== undefined
-        ? { 'access-control-allow-private-network': 'true' } : {};
-      res.writeHead(204, { ...cors, ...pna, 'access-control-allow-methods': 'GET', 'access-control-max-age': '600' });
-      return void res.end();
-    }
-    if (isPhotopeaPath(url.pathname)) {
-      // On loopback the Host header was checked above, so it is the name the browser used.
-      const baseUrl = isLoopbackHost(this.opts.host) ? `http://${req.headers.host}` : `http://${hostForUrl(this.opts.host)}:${this.port}`;
-      servePhotopea(this.opts.pluginDir ?? DEFAULT_PLUGIN_DIR, req, res, { baseUrl, allowOrigins: this.policy.allowedOrigins, cors })
-        .catch((err: Error) => { if (!res.headersSent) json(500, { error: 'internal', message: err.message }); });
-      return;
-    }
-    if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      return json(this.state === 'ready' ? 200 : 503, this.health(), cors);
-    }
-    json(404, { error: 'not_found', message: `Nothing at ${req.method} ${url.pathname}. This is the Stylize companion: GET /health, GET /photopea (the Photopea plugin), or open a WebSocket on /.` }, cors);
-  }
-
   health(): Record<string, unknown> {
     const ready = this.state === 'ready' || (this.state === 'stopping' && this.engine.backend !== undefined);
     return {
@@ -325,8 +296,8 @@ export class Daemon {
       status: this.state,
       backend: ready ? this.engine.backend.name : null,
       device: ready ? this.engine.backend.device : null,
-      queue: { length: this.queue.total, running: this.queue.running !== undefined },
-      connections: this.sessions.size,
+      queue: { length: this.scheduler.length, running: this.scheduler.running },
+      connections: this.connections.size,
       ...(this.preparation && { preparing: this.preparation.info() }),
     };
   }
@@ -349,35 +320,35 @@ export class Daemon {
   }
 
   private onConnection(ws: WebSocket, req: http.IncomingMessage): void {
-    const s = new Session(this.nextSessionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
-    if (this.sessions.size >= this.opts.maxConnections) {
-      this.log.warn(`refused ${s.label}: ${this.sessions.size} connections already open (--max-connections ${this.opts.maxConnections})`);
-      s.fatal('too_many_connections', `The companion already has ${this.sessions.size} connections, its limit. Close other plugin windows or try again later.`, CLOSE_CODES.tryAgainLater);
+    const s = new ClientConnection(this.nextConnectionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    if (this.connections.size >= this.opts.maxConnections) {
+      this.log.warn(`refused ${s.label}: ${this.connections.size} connections already open (--max-connections ${this.opts.maxConnections})`);
+      s.fatal('too_many_connections', `The companion already has ${this.connections.size} connections, its limit. Close other plugin windows or try again later.`);
       return;
     }
-    const unpaired = [...this.sessions].filter((x) => !x.authed && !x.ending);
+    const unpaired = [...this.connections].filter((x) => !x.authed && !x.ending);
     if (unpaired.length >= MAX_UNPAIRED) {
       // Any page can open unpaired connections (a sandboxed "null" iframe). Refusing the newest would
       // let it keep the plugin out; the oldest waiting one goes instead, so a client that sends
       // hello at once pairs before MAX_UNPAIRED newer connections can push it out.
       const oldest = unpaired[0];
       this.log.warn(`dropped ${oldest.label} (origin ${oldest.origin ?? 'none'}): ${unpaired.length} connections were waiting to pair and a new one came`);
-      oldest.fatal('too_many_connections', `${unpaired.length} newer connections are waiting to pair; send hello right after connecting.`, CLOSE_CODES.tryAgainLater);
+      oldest.fatal('too_many_connections', `${unpaired.length} newer connections are waiting to pair; send hello right after connecting.`);
     }
     if (!this.accepting) {
-      s.fatal('shutting_down', 'The companion is shutting down.', CLOSE_CODES.goingAway);
+      s.fatal('shutting_down', 'The companion is shutting down.');
       return;
     }
-    this.sessions.add(s);
+    this.connections.add(s);
     s.authTimer = setTimeout(() => {
       if (!s.authed && !s.ending) this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): auth_timeout`);
-      if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`, CLOSE_CODES.authFailed);
+      if (!s.authed) s.fatal('auth_timeout', `No hello within ${this.opts.authTimeoutMs / 1000} s of connecting. Send {"type":"hello","protocol":${PROTOCOL_VERSION},"token":"..."} first.`);
     }, this.opts.authTimeoutMs);
     this.touch(s);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.touch(s);
       const bytes = toBytes(data);
-      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.internalError(s, err, isBinary ? refOf(bytes) : undefined), bytes.length);
+      s.enqueue(() => this.onMessage(s, bytes, isBinary), (err) => this.answerError(s, err), bytes.length);
     });
     ws.on('pong', () => { s.alive = true; });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -391,19 +362,19 @@ export class Daemon {
   }
 
   /** Restarts the idle timer; a connection with jobs is never idle. */
-  private touch(s: Session): void {
+  private touch(s: ClientConnection): void {
     if (s.idleTimer) clearTimeout(s.idleTimer);
     if (this.opts.idleTimeoutMs <= 0) return;
     s.idleTimer = setTimeout(() => {
       if (s.jobs.size > 0) return this.touch(s);
       this.log.info(`${s.label}: idle for ${this.opts.idleTimeoutMs / 1000} s, closing`);
-      s.fatal('idle_timeout', `No message for ${this.opts.idleTimeoutMs / 1000} s and no job: closing. Reconnect when needed, or send {"type":"ping"} to stay connected.`, CLOSE_CODES.idle);
+      s.fatal('idle_timeout', `No message for ${this.opts.idleTimeoutMs / 1000} s and no job: closing. Reconnect when needed, or send {"type":"ping"} to stay connected.`);
     }, this.opts.idleTimeoutMs);
     s.idleTimer.unref();
   }
 
   private beat(): void {
-    for (const s of this.sessions) {
+    for (const s of this.connections) {
       if (!s.alive) {
         this.log.warn(`${s.label}: no answer to ping, dropping the connection`);
         s.ws.terminate();
@@ -414,20 +385,23 @@ export class Daemon {
     }
   }
 
-  private async onMessage(s: Session, bytes: Uint8Array, isBinary: boolean): Promise<void> {
+  private async onMessage(s: ClientConnection, bytes: Uint8Array, isBinary: boolean): Promise<void> {
     if (s.closed || s.ending) return;
+    // The request an error answers, as far as it is known when the error comes.
+    let ref: string | undefined;
     try {
       if (!isBinary) {
         if (bytes.length > MAX_MESSAGE_BYTES) {
           throw new ProtocolError('message_too_large', `A JSON message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit for control messages; images go in binary frames.`);
         }
         const msg = parseClientMessage(new TextDecoder().decode(bytes));
+        if ('ref' in msg && typeof msg.ref === 'string') ref = msg.ref;
         if (!s.authed) {
           if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
           await this.hello(s, msg.protocol, msg.token, msg.client);
           if (msg.clientId !== undefined) {
             s.clientId = msg.clientId;
-            if (this.keptJobs(msg.clientId).length) this.sendKept(s);
+            if (this.scheduler.keptJobs(msg.clientId).length) this.sendKept(s);
           }
           return;
         }
@@ -437,7 +411,7 @@ export class Daemon {
           case 'hello':
             throw new ProtocolError('bad_message', 'This connection is already paired; send hello only once.');
           case 'cancel':
-            return this.cancel(s, msg.jobId);
+            return this.scheduler.cancel(s, msg.jobId);
           case 'status':
             return await this.status(s);
           case 'list_styles':
@@ -455,51 +429,45 @@ export class Daemon {
         return;
       }
       if (!s.authed) throw new ProtocolError('auth_required', 'Send hello with the pairing token before anything else.');
-      let frame;
-      try {
-        frame = decodeClientFrame(bytes);
-      } catch (err) {
-        // The ref, if the header got that far, lets the client match the error to its request.
-        const ref = refOf(bytes);
-        throw Object.assign(err as Error, { ref });
-      }
+      // The ref, if the header got that far, lets the client match an error to its request.
+      ref = refOf(bytes);
+      const frame = decodeClientFrame(bytes);
+      ref = frame.message.ref;
       await s.drained(MAX_UNSENT_BYTES);
-      if (this.state !== 'ready') throw Object.assign(new ProtocolError('shutting_down', 'The companion is shutting down; nothing more is saved or queued. Send it again once it is back.'), { ref: frame.message.ref });
+      if (this.state === 'preparing') throw this.preparingError();
+      if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down; nothing more is saved or queued. Send it again once it is back.');
       if (frame.message.type === 'submit') {
         const m = frame.message;
-        return await this.serially(() => this.submit(s, m, frame.images), m.ref);
+        return await this.serially(() => this.submit(s, m, frame.images));
       }
-      const m = frame.message;
-      return await this.saveStyle(s, m, frame.images[0]);
+      return await this.saveStyle(s, frame.message, frame.images[0]);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.refuse(s, err, (err as ProtocolError & { ref?: string }).ref);
+      this.answerError(s, err, ref);
     }
   }
 
-  /** Answers a bad request. Before pairing, every error ends the connection. */
-  private refuse(s: Session, err: ProtocolError, ref?: string): void {
+  /**
+   * Answers a request that failed. A typed error refuses a bad request (before pairing, that ends
+   * the connection; too many end it too); anything else is the companion's fault, logged in full.
+   */
+  private answerError(s: ClientConnection, err: unknown, ref?: string): void {
+    if (!isTypedError(err)) {
+      this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
+      return s.sendError(err, { ref });
+    }
+    const answer = toWireError(err, { ref });
     if (!s.authed) {
-      const close = err.code === 'protocol_mismatch' ? CLOSE_CODES.protocolMismatch
-        : ['auth_required', 'bad_token', 'auth_timeout'].includes(err.code) ? CLOSE_CODES.authFailed : CLOSE_CODES.policy;
-      this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): ${err.code}`);
-      return s.fatal(err.code, err.message, close);
+      this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): ${answer.code}`);
+      return s.fatal(answer.code, answer.message);
     }
     s.errors++;
     if (s.errors > MAX_ERRORS_PER_CONNECTION) {
-      return s.fatal('too_many_errors', `${s.errors} bad requests on this connection; closing it. Last: ${err.message}`, CLOSE_CODES.policy);
+      return s.fatal('too_many_errors', `${s.errors} bad requests on this connection; closing it. Last: ${answer.message}`);
     }
-    s.sendError(err.code, err.message, ref !== undefined ? { ref } : {});
+    s.sendJson(answer);
   }
 
-  private internalError(s: Session, err: unknown, frameRef?: string): void {
-    this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
-    const ref = (err as { ref?: unknown })?.ref ?? frameRef;
-    s.sendError('internal', `The companion hit an internal error (${(err as Error)?.message ?? String(err)}). The request was dropped; the companion keeps running.`,
-      typeof ref === 'string' ? { ref } : {});
-  }
-
-  private async hello(s: Session, protocol: number, token: string, client?: string): Promise<void> {
+  private async hello(s: ClientConnection, protocol: number, token: string, client?: string): Promise<void> {
     if (protocol !== PROTOCOL_VERSION) {
       throw new ProtocolError('protocol_mismatch',
         `The plugin speaks protocol ${protocol}, this companion (${companionVersion()}) speaks ${PROTOCOL_VERSION}. ` +
@@ -548,54 +516,42 @@ export class Daemon {
   // ---- Jobs ----------------------------------------------------------------------------------
 
   /** Submissions are checked one at a time, so the queue keeps arrival order across clients. */
-  private serially<T>(fn: () => Promise<T>, ref: string): Promise<T> {
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.intake.then(fn);
     this.intake = p.catch(() => undefined);
-    return p.catch((err) => {
-      throw Object.assign(err as Error, { ref });
-    });
+    return p;
   }
 
-  private checkCapacity(s: Session, bytes: number): void {
-    if (this.preparation) {
-      const p = this.preparation.info();
-      throw new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
-    }
+  private preparingError(): ProtocolError {
+    const p = this.preparation!.info();
+    return new ProtocolError('preparing', `The companion is still preparing the style model (${p.percent}% downloaded${p.error ? `; ${p.error}` : ''}). Submit again once capabilities arrive without "preparing".`);
+  }
+
+  /** Jobs are taken only when ready; then the scheduler's limits decide. */
+  private checkCapacity(s: ClientConnection, bytes: number): void {
+    if (this.preparation) throw this.preparingError();
     if (this.state !== 'ready') throw new ProtocolError('shutting_down', 'The companion is shutting down and takes no new jobs.');
-    if (s.jobs.size >= this.opts.maxJobsPerClient) {
-      throw new ProtocolError('too_many_jobs', `You already have ${s.jobs.size} jobs queued or running, the limit per connection. Wait for one to finish or cancel one.`);
-    }
-    if (this.queue.waitingCount >= this.opts.maxQueue) {
-      throw new ProtocolError('queue_full', `The queue is full (${this.queue.waitingCount} jobs waiting). Try again when some have finished.`);
-    }
-    const held = this.queue.waitingJobs().reduce((n, j) => n + j.bytes, 0);
-    if (held + bytes > this.opts.maxQueueBytes) {
-      throw new ProtocolError('queue_full', `The queue holds ${mb(held)} of images, and this job's ${mb(bytes)} would pass the ${mb(this.opts.maxQueueBytes)} limit. Try again when some jobs have finished, or send smaller images.`);
-    }
+    this.scheduler.checkCapacity(s, bytes);
   }
 
   /** Prices a job as `submit` would plan it, with the costs the engine measured (engine/estimate.ts). */
-  private estimate(s: Session, msg: EstimateRequest): void {
-    try {
-      const cost = this.engine.cost;
-      if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
-      const { settings } = this.jobSettings(msg.settings);
-      const e = estimateJob(cost, msg.width, msg.height, settings, memoryBudgetBytes(this.engine.backend.name));
-      s.sendJson({
-        type: 'estimate', ref: msg.ref, ms: Math.round(e.ms),
-        scales: e.plan.stages.map((st) => ({ width: st.width, height: st.height, iterations: st.iterations })),
-      });
-    } catch (err) {
-      if (err instanceof StylizeError) throw Object.assign(new ProtocolError(err.code === 'out_of_memory' ? 'out_of_memory' : 'bad_setting', err.message), { ref: msg.ref });
-      throw Object.assign(err as Error, { ref: msg.ref });
-    }
+  private estimate(s: ClientConnection, msg: EstimateRequest): void {
+    const cost = this.engine.cost;
+    if (!cost) throw new ProtocolError('backend_unavailable', 'This companion has not measured its engine yet (it starts with --no-warmup?); no estimate is available.');
+    const { settings } = this.jobSettings(msg.settings);
+    // The plan's refusals (bad_setting, out_of_memory) go to the client as they are (wire-error.ts).
+    const e = estimateJob(cost, msg.width, msg.height, settings, memoryBudgetBytes(this.engine.backend.name));
+    s.sendJson({
+      type: 'estimate', ref: msg.ref, ms: Math.round(e.ms),
+      scales: e.plan.stages.map((st) => ({ width: st.width, height: st.height, iterations: st.iterations })),
+    });
   }
 
   private jobSettings(raw: SubmitMessage['settings']): ReturnType<typeof checkJobSettings> {
     return checkJobSettings(raw, { maxSize: this.opts.maxSize, defaultSize: this.effectiveDefaults().size, previewEvery: this.opts.previewEvery });
   }
 
-  private async submit(s: Session, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
+  private async submit(s: ClientConnection, msg: SubmitMessage, images: Uint8Array[]): Promise<void> {
     if (s.closed) return;
     const uploaded = images.reduce((n, b) => n + b.length, 0);
     this.checkCapacity(s, uploaded);
@@ -608,187 +564,57 @@ export class Daemon {
       styles.push({ image, label: st.source === 'library' ? `library style "${st.name}"` : label, ...(st.weight !== undefined && { weight: st.weight }) });
     }
     if (styles.every((st) => st.weight === 0)) throw new ProtocolError('bad_setting', 'All style weights are 0; give at least one style a positive weight.');
-    await probeImage(images[0], this.opts.maxPixels, 'content image');
-    for (const st of styles) await probeImage(st.image, this.opts.maxPixels, st.label);
+    await checkInputImage(images[0], this.opts.maxPixels, 'content image');
+    for (const st of styles) await checkInputImage(st.image, this.opts.maxPixels, st.label);
     if (s.closed) return;
     const bytes = images[0].length + styles.reduce((n, st) => n + st.image.length, 0);
     this.checkCapacity(s, bytes);
 
-    const job: Job = {
-      id: `${++this.jobCounter}-${randomBytes(3).toString('hex')}`,
+    this.scheduler.add(s, {
       ref: msg.ref,
-      keep: msg.keep === true && s.clientId !== undefined,
+      keep: msg.keep === true,
       ...(msg.note !== undefined && { note: msg.note }),
-      session: s,
       content: images[0],
       styles: styles.map(({ image, weight }) => ({ image, ...(weight !== undefined && { weight }) })),
       settings,
       iterations: resolved.iterations,
+      size: resolved.size,
       bytes,
-      state: 'queued',
-      lastPosition: 0,
-      outbox: Promise.resolve(),
-      acceptedAt: Date.now(),
-    };
-    s.jobs.set(job.id, job);
-    job.lastPosition = this.queue.push(job);
-    s.sendJson({ type: 'accepted', ref: msg.ref, jobId: job.id, position: job.lastPosition });
-    this.log.info(`job ${job.id} from ${s.label}: ${resolved.iterations} iterations at ${resolved.size} px, position ${job.lastPosition}`);
-    this.pump();
-  }
-
-  /** Starts the next job when the engine is free. */
-  private pump(): void {
-    if (this.state !== 'ready' || this.queue.running) return;
-    const job = this.queue.next();
-    if (!job) return;
-    job.state = 'running';
-    job.lastPosition = 0;
-    this.announceQueue();
-    job.session.sendJson({ type: 'started', jobId: job.id, iterations: job.iterations });
-    this.engine
-      .run({ jobId: job.id, content: job.content, styles: job.styles, settings: job.settings }, (p) => this.onProgress(job, p))
-      .then((r) => this.onDone(job, r), (e) => this.onFailed(job, e))
-      .catch((err) => this.log.error(`job ${job.id}: ${(err as Error).stack ?? err}`))
-      .finally(() => {
-        this.queue.finishRunning();
-        job.session.jobs.delete(job.id);
-        this.jobSettled?.();
-        this.announceQueue();
-        this.pump();
-      });
-  }
-
-  private send(job: Job, fn: () => Promise<void> | void): void {
-    job.outbox = job.outbox.then(fn).catch((err) => this.log.error(`job ${job.id}: sending failed: ${(err as Error).message}`));
-  }
-
-  private onProgress(job: Job, p: EngineProgress): void {
-    const s = job.session;
-    if (s.closed) return;
-    this.send(job, async () => {
-      s.sendJson({
-        type: 'progress', jobId: job.id, iteration: p.iteration, iterations: p.iterations,
-        losses: p.terms, elapsedMs: Math.round(p.elapsedMs), etaMs: Math.round(p.etaMs),
-      });
-      // The final image follows as `result`; a slow client skips previews rather than queueing them.
-      if (!p.preview || p.iteration === p.iterations || s.ws.bufferedAmount > PREVIEW_BACKPRESSURE_BYTES) return;
-      const img = await rgbaToPng(p.preview.data, p.preview.width, p.preview.height, this.opts.previewMaxSide);
-      s.sendBinary(encodeFrame({ type: 'preview', jobId: job.id, iteration: p.iteration, mime: 'image/png', width: img.width, height: img.height }, img.png));
-    });
-  }
-
-  private onDone(job: Job, r: EngineResult): void {
-    const s = job.session;
-    if (s.closed && job.keep && s.clientId) return this.keepResult(job, s.clientId, r);
-    this.log.info(`job ${job.id} done: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
-    this.send(job, () => {
-      s.sendBinary(encodeFrame({ type: 'result', jobId: job.id, mime: 'image/png', width: r.width, height: r.height }, r.png));
-      s.sendJson({
-        type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
-        iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
-      });
     });
   }
 
   // ---- Kept results (jobs that outlive their connection) ----------------------------------------
 
-  /** The client's kept jobs: finished ones, and its detached jobs still waiting or running. */
-  private keptJobs(clientId: string): KeptJob[] {
-    const done = this.kept.list(clientId);
-    const detached: KeptJob[] = [];
-    for (const job of [...this.queue.waitingJobs(), ...(this.queue.running ? [this.queue.running] : [])]) {
-      if (!job.keep || !job.session.closed || job.session.clientId !== clientId || done.some((k) => k.jobId === job.id)) continue;
-      detached.push({ jobId: job.id, ref: job.ref, ...(job.note !== undefined && { note: job.note }), state: job.state === 'running' ? 'running' : 'waiting' });
-    }
-    return [...detached, ...done];
+  private sendKept(s: ClientConnection): void {
+    s.sendJson({ type: 'kept', jobs: s.clientId ? this.scheduler.keptJobs(s.clientId) : [] });
   }
 
-  private sendKept(s: Session): void {
-    s.sendJson({ type: 'kept', jobs: s.clientId ? this.keptJobs(s.clientId) : [] });
-  }
-
-  private keepResult(job: Job, clientId: string, r: EngineResult): void {
-    const done: DoneMessage = {
-      type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
-      iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
-    };
-    const dropped = this.kept.add({ clientId, jobId: job.id, ref: job.ref, ...(job.note !== undefined && { note: job.note }), png: r.png, done, finishedAt: Date.now() });
-    this.log.info(`job ${job.id} done after its client left: result kept for it${dropped.length ? ` (${dropped.length} older kept result(s) dropped)` : ''}`);
-    for (const open of this.sessions) if (open.clientId === clientId && open.authed) this.sendKept(open);
-  }
-
-  private takeKept(s: Session, jobId: string, send: boolean): void {
-    const r = s.clientId ? this.kept.take(s.clientId, jobId) : undefined;
+  private takeKept(s: ClientConnection, jobId: string, send: boolean): void {
+    const r = s.clientId ? this.scheduler.kept.take(s.clientId, jobId) : undefined;
     // Answered with the jobId, so the client can tell which fetch failed.
-    if (!r) return s.sendError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`, { jobId });
+    if (!r) return s.sendError(new ProtocolError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`), { jobId });
     if (!send) return;
     s.sendBinary(encodeFrame({ type: 'result', jobId: r.jobId, mime: 'image/png', width: r.done.width, height: r.done.height }, r.png));
     s.sendJson(r.done);
   }
 
-  private onFailed(job: Job, err: unknown): void {
-    const s = job.session;
-    const e = err instanceof EngineFailure ? err : new EngineFailure('internal', (err as Error)?.message ?? String(err));
-    if (e.code === 'cancelled') {
-      const reason = job.cancelReason ?? 'client';
-      this.log.info(`job ${job.id} cancelled (${reason})`);
-      if (reason !== 'disconnect') this.send(job, () => s.sendJson({ type: 'cancelled', jobId: job.id, reason }));
-      return;
-    }
-    const code: ErrorCode = isErrorCode(e.code) ? e.code : 'internal';
-    this.log.warn(`job ${job.id} failed: ${code}: ${e.message}`);
-    this.send(job, () => s.sendError(code, e.message, { jobId: job.id, ref: job.ref }));
-  }
-
-  /** Tells every client whose waiting jobs moved where they are now. */
-  private announceQueue(): void {
-    const moved = new Map<Session, JobPosition[]>();
-    for (const job of this.queue.waitingJobs()) {
-      const position = this.queue.position(job);
-      if (position !== job.lastPosition) moved.set(job.session, []);
-      job.lastPosition = position;
-    }
-    for (const s of moved.keys()) s.sendJson({ type: 'queue', length: this.queue.total, jobs: this.positions(s) });
-  }
-
-  private positions(s: Session): JobPosition[] {
-    return [...s.jobs.values()].map((j) => ({ jobId: j.id, position: this.queue.position(j) })).sort((a, b) => a.position - b.position);
-  }
-
-  private cancel(s: Session, jobId: string): void {
-    const job = s.jobs.get(jobId);
-    if (!job) {
-      throw new ProtocolError('unknown_job', `You have no job ${JSON.stringify(jobId)} queued or running (it may have finished already).`);
-    }
-    if (job.state === 'queued') {
-      this.queue.remove(job.id);
-      s.jobs.delete(job.id);
-      this.log.info(`job ${job.id} cancelled while waiting`);
-      this.send(job, () => s.sendJson({ type: 'cancelled', jobId: job.id, reason: 'client' }));
-      this.announceQueue();
-      return;
-    }
-    job.cancelReason ??= 'client';
-    this.engine.cancel(job.id);
-  }
-
-  private async status(s: Session): Promise<void> {
+  private async status(s: ClientConnection): Promise<void> {
     const memory = await this.engine.currentMemory();
     const pm = process.memoryUsage();
     s.sendJson({
       type: 'status',
-      length: this.queue.total,
-      running: this.queue.running !== undefined,
-      jobs: this.positions(s),
-      connections: this.sessions.size,
+      length: this.scheduler.length,
+      running: this.scheduler.running,
+      jobs: this.scheduler.positions(s),
+      connections: this.connections.size,
       engine: { memory, baseline: this.engine.baseline, jobsDone: this.engine.jobsDone, restarts: this.engine.restarts },
       process: { rss: pm.rss, heapUsed: pm.heapUsed },
     });
   }
 
-  private async listStyles(s: Session, thumbnails: boolean, ref?: string): Promise<void> {
-    const styles = await this.library.list().catch((err) => { throw Object.assign(err as Error, { ref }); });
+  private async listStyles(s: ClientConnection, thumbnails: boolean, ref?: string): Promise<void> {
+    // A failure here is answered with the request's ref by onMessage, which read it from the message.
+    const styles = await this.library.list();
     s.sendJson({ type: 'styles', styles, ...(ref !== undefined && { ref }) });
     if (!thumbnails) return;
     for (const st of styles) {
@@ -803,38 +629,22 @@ export class Daemon {
     }
   }
 
-  private async saveStyle(s: Session, msg: SaveStyleMessage, image: Uint8Array): Promise<void> {
-    try {
-      const info = await probeImage(image, this.opts.maxPixels, 'style image');
-      const style = await this.library.save(msg.name, image, info.format, msg.overwrite ?? false);
-      this.log.info(`${s.label} saved style "${style.name}" (${style.width} x ${style.height})`);
-      s.sendJson({ type: 'style_saved', ref: msg.ref, style });
-    } catch (err) {
-      throw Object.assign(err as Error, { ref: msg.ref });
-    }
+  private async saveStyle(s: ClientConnection, msg: SaveStyleMessage, image: Uint8Array): Promise<void> {
+    const info = await checkInputImage(image, this.opts.maxPixels, 'style image');
+    const style = await this.library.save(msg.name, image, info.format, msg.overwrite ?? false);
+    this.log.info(`${s.label} saved style "${style.name}" (${style.width} x ${style.height})`);
+    s.sendJson({ type: 'style_saved', ref: msg.ref, style });
   }
 
-  private onClose(s: Session, code: number, reason: string): void {
+  private onClose(s: ClientConnection, code: number, reason: string): void {
     s.closed = true;
     s.clearTimers();
-    if (!this.sessions.delete(s)) return;
-    let dropped = 0;
-    for (const job of s.jobs.values()) {
-      if (job.keep) continue; // it outlives the connection; its result waits in this.kept
-      if (job.state === 'queued') {
-        this.queue.remove(job.id);
-        s.jobs.delete(job.id);
-        dropped++;
-      } else {
-        job.cancelReason ??= 'disconnect';
-        this.engine.cancel(job.id);
-      }
-    }
+    if (!this.connections.delete(s)) return;
+    const { dropped, cancelledRunning, keptGoOn } = this.scheduler.dropClient(s);
     // Unpaired connections were logged when refused; a second line each would double a flood.
     if (s.authed) {
-      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${[...s.jobs.values()].some((j) => !j.keep) ? ', running job cancelled' : ''}${[...s.jobs.values()].some((j) => j.keep) ? ', kept job(s) go on' : ''}`);
+      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${cancelledRunning ? ', running job cancelled' : ''}${keptGoOn ? ', kept job(s) go on' : ''}`);
     }
-    if (dropped) this.announceQueue();
   }
 
   // ---- Shutdown ------------------------------------------------------------------------------
@@ -850,30 +660,17 @@ export class Daemon {
     this.preparation?.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Requests being handled (a save writing its file) finish and are answered; later ones are refused.
-    const answered = Promise.race([Promise.all([...this.sessions].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
-    // Waiting jobs never start; the running one is cancelled and waited for (bounded).
-    for (const job of [...this.queue.waitingJobs()]) {
-      this.queue.remove(job.id);
-      job.session.jobs.delete(job.id);
-      this.send(job, () => job.session.sendJson({ type: 'cancelled', jobId: job.id, reason: 'shutdown' }));
-    }
-    const running = this.queue.running;
-    if (running) {
-      running.cancelReason ??= 'shutdown';
-      const settled = new Promise<void>((res) => { this.jobSettled = res; });
-      this.engine.cancel(running.id);
-      await Promise.race([settled, delay(10_000)]);
-      await Promise.race([running.outbox, delay(2000)]);
-    }
+    const answered = Promise.race([Promise.all([...this.connections].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
+    await this.scheduler.stop();
     await this.engine.close(2000);
     await answered;
-    for (const s of this.sessions) {
+    for (const s of this.connections) {
       s.sendJson({ type: 'shutdown', message: `The companion is ${reason}; requests it has not answered were not carried out.` });
-      s.ws.close(CLOSE_CODES.goingAway, 'shutting_down');
+      s.ws.close(closeCodeFor('shutting_down'), 'shutting_down');
     }
     const deadline = Date.now() + 2000;
-    while (this.sessions.size > 0 && Date.now() < deadline) await delay(20);
-    for (const s of this.sessions) s.ws.terminate();
+    while (this.connections.size > 0 && Date.now() < deadline) await delay(20);
+    for (const s of this.connections) s.ws.terminate();
     await this.closeServer();
     this.state = 'stopped';
   }
@@ -906,10 +703,6 @@ function refOf(bytes: Uint8Array): string | undefined {
   }
 }
 
-function mb(bytes: number): string {
-  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${(bytes / 1024).toFixed(0)} KB`;
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((res) => setTimeout(res, ms));
 }
@@ -920,8 +713,4 @@ function delay(ms: number): Promise<void> {
  */
 export function listenAddresses(host: string): string[] {
   return host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host];
-}
-
-export function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { access, constants, readdir, stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError, errorSummary } from '../../common/errors.ts';
 import { locateWeights } from '../../weights/locate.ts';
 import { verifyWeights } from '../../weights/loader.ts';
-import { hostForUrl } from './daemon.ts';
+import { hostForUrl } from './http-routes.ts';
 import { isLoopbackHost, parseServeArgs, serveUsage, UsageError, type DaemonOptions } from './options.ts';
 import { tildify } from './paths.ts';
 import { inspectTokenFile } from './token.ts';
@@ -206,7 +206,7 @@ async function checkStyleLibrary(opts: DaemonOptions, report: (f: Finding) => vo
         report({ level: 'warn', what: `style ${f} is ${meta.width} x ${meta.height}, over --max-pixels; it is not listed`, fix: 'scale it down' });
       }
     } catch (err) {
-      report({ level: 'warn', what: `style ${f} is not a readable image (${(err as Error).message.split('\n')[0]}); it is not listed`, fix: `replace or remove ${path.join(dir, f)}` });
+      report({ level: 'warn', what: `style ${f} is not a readable image (${errorSummary(err)}); it is not listed`, fix: `replace or remove ${path.join(dir, f)}` });
     }
   }
 }

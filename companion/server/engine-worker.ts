@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { Engine } from '../engine/engine.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError, errorSummary, type StylizeErrorCode } from '../../common/errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.ts';
 import { testFaults } from './test-faults.ts';
 
@@ -21,14 +21,14 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
 }
 
-function errorCode(err: unknown): { code: string; message: string } {
+function errorCode(err: unknown): { code: StylizeErrorCode; message: string } {
   if (err instanceof StylizeError) return { code: err.code, message: err.message };
-  const message = err instanceof Error ? err.message : String(err);
+  const summary = errorSummary(err);
   // wasm/tfjs report allocation failures in several wordings.
-  if (/out of memory|allocation failed|Cannot allocate|memory access out of bounds/i.test(message)) {
-    return { code: 'out_of_memory', message: `The engine ran out of memory (${message.split('\n')[0]}). Try a smaller size.` };
+  if (/out of memory|allocation failed|Cannot allocate|memory access out of bounds/i.test(err instanceof Error ? err.message : String(err))) {
+    return { code: 'out_of_memory', message: `The engine ran out of memory (${summary}). Try a smaller size.` };
   }
-  return { code: 'internal', message: `The engine failed: ${message.split('\n')[0]}` };
+  return { code: 'internal', message: `The engine failed: ${summary}` };
 }
 
 /** A standalone copy whose buffer can be transferred (engine buffers may be views into bigger ones). */
@@ -70,7 +70,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
       cost: engine!.costModel(),
     }, [png.buffer as ArrayBuffer]);
   } catch (err) {
-    const { code, message } = controller.signal.aborted ? { code: 'cancelled', message: 'The job was cancelled.' } : errorCode(err);
+    const { code, message } = controller.signal.aborted ? { code: 'cancelled' as const, message: 'The job was cancelled.' } : errorCode(err);
     post({ type: 'failed', jobId: msg.jobId, code, message, memory: engine!.memory() });
   } finally {
     current = undefined;

@@ -6,15 +6,15 @@
 import sharp from 'sharp';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { StylizeError } from '../../common/errors.ts';
-import { probeImage as probeEngineImage, type ImageInfo } from '../engine/image.ts';
+import { probeImage, type ImageInfo } from '../engine/image.ts';
 
 /**
  * The engine's image check (engine/image.ts) under this companion's pixel limit, as a protocol
  * refusal: a bad or huge input is refused before it waits in the queue.
  */
-export async function probeImage(bytes: Uint8Array, maxPixels: number, label: string): Promise<ImageInfo> {
+export async function checkInputImage(bytes: Uint8Array, maxPixels: number, label: string): Promise<ImageInfo> {
   try {
-    return await probeEngineImage(bytes, label, { maxPixels, owner: "this companion's limit", raise: '(or raise --max-pixels)' });
+    return await probeImage(bytes, label, { maxPixels, owner: "this companion's limit", raise: '(or raise --max-pixels)' });
   } catch (err) {
     if (err instanceof StylizeError) throw new ProtocolError(err.code === 'image_too_large' ? 'image_too_large' : 'bad_image', err.message);
     throw err;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { STYLE_NAME_PATTERN, type StyleInfo } from '../../protocol/messages.ts';
 import { loadBuiltinStyles } from './builtin-styles.ts';
-import { probeImage, thumbnailPng } from './images.ts';
+import { checkInputImage, thumbnailPng } from './images.ts';
 
 const EXTENSIONS: Record<string, string> = {
   '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.gif': 'gif', '.tif': 'tiff', '.tiff': 'tiff', '.avif': 'avif',
@@ -105,7 +105,7 @@ export class StyleLibrary {
           next.set(key, old);
           continue;
         }
-        const info = await probeImage(await readFile(file), this.opts.maxPixels, `style "${name}"`);
+        const info = await checkInputImage(await readFile(file), this.opts.maxPixels, `style "${name}"`);
         next.set(key, { file, size: st.size, mtimeMs: st.mtimeMs, info: { name, width: info.width, height: info.height, format: info.format, bytes: st.size } });
       } catch (err) {
         this.warnOnce(fileName, (err as Error).message);

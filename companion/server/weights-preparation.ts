@@ -3,7 +3,7 @@
  * checksummed, resumable downloader) while the daemon already listens, and keeps retrying with a
  * growing delay when the network or the server fails. The daemon shows `preparing` meanwhile.
  */
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError, errorSummary } from '../../common/errors.ts';
 import { downloadWeights, sleep, type DownloadProgress } from '../../weights/download.ts';
 import { WEIGHTS_DIR_ENV } from '../../weights/locate.ts';
 import type { PreparingInfo } from '../../protocol/messages.ts';
@@ -85,7 +85,7 @@ export class WeightsPreparation {
         }
         if (err instanceof StylizeError && err.code === 'bad_setting') throw err; // a malformed URL never heals
         const delay = Math.min(max, first * 2 ** attempt);
-        const reason = (err as Error).message.split('\n')[0];
+        const reason = errorSummary(err);
         this.error = `Could not download the style model: ${reason} Retrying in ${Math.ceil(delay / 1000)} s. ${MANUAL_WEIGHTS_HINT}`;
         this.retryAt = Date.now() + delay;
         this.opts.log.warn(this.error);

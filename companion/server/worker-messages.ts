@@ -1,6 +1,8 @@
 /** Messages between the daemon (main thread) and the engine worker thread. */
 import type { BackendChoice } from '../engine/engine.ts';
-import type { LossTerms, StylizeSettings } from '../engine/types.ts';
+import type { StylizeSettings } from '../engine/types.ts';
+import type { LossTerms } from '../../common/losses.ts';
+import type { StylizeErrorCode } from '../../common/errors.ts';
 import type { CostModel } from '../engine/estimate.ts';
 
 export interface WorkerInit {
@@ -50,9 +52,10 @@ export type ToWorker =
 export type FromWorker =
   /** cost: the backend's measured costs, for estimates (absent without warm-up); refreshed with every `done`. */
   | { type: 'ready'; backend: BackendChoice; memory: MemoryInfo; warmupMs: number; createMs: number; cost?: CostModel }
-  | { type: 'init_error'; code: string; message: string }
+  /** Codes stay typed across the thread: the daemon maps them to wire codes in one place (wire-error.ts). */
+  | { type: 'init_error'; code: StylizeErrorCode; message: string }
   | ({ type: 'progress'; jobId: string } & EngineProgress)
   | ({ type: 'done'; jobId: string; memory: MemoryInfo; cost?: CostModel } & EngineResult)
-  | { type: 'failed'; jobId: string; code: string; message: string; memory: MemoryInfo }
+  | { type: 'failed'; jobId: string; code: StylizeErrorCode; message: string; memory: MemoryInfo }
   | { type: 'memory'; memory: MemoryInfo }
   | { type: 'closed' };

@@ -2,8 +2,8 @@
  * An esbuild plugin that makes the bundled code find its files in the bundle's folder instead of
  * node_modules or the repository:
  *  - our sources: each `import.meta.url` becomes the URL the file would have inside the bundle
- *    (e.g. <bundle>/companion/server/engine-host.js), so paths computed from it (the project root,
- *    weights/cache, the engine worker next to engine-host) land in the bundle;
+ *    (e.g. <bundle>/companion/server/engine-thread.js), so paths computed from it (the project root,
+ *    weights/cache, the engine worker next to engine-thread) land in the bundle;
  *  - packages that load native code or wasm by a path relative to their own file: that load is
  *    pointed at native/… or wasm/ (native-parts.ts copies the files there).
  * Each package patch must match; when a package update changes its loader the build stops and says so.

@@ -1,31 +1,9 @@
 /** One client connection: its socket, pairing state, jobs, timers and ordered message handling. */
 import type { WebSocket } from 'ws';
-import { CLOSE_CODES, type ErrorCode } from '../../protocol/errors.ts';
-import type { ErrorMessage, ServerTextMessage } from '../../protocol/messages.ts';
-import type { StylizeSettings } from '../engine/types.ts';
-
-export interface Job {
-  id: string;
-  ref: string;
-  session: Session;
-  content: Uint8Array;
-  styles: { image: Uint8Array; weight?: number }[];
-  settings: Partial<StylizeSettings>;
-  iterations: number;
-  /** Input bytes held while waiting (counts toward the queue's byte limit). */
-  bytes: number;
-  state: 'queued' | 'running';
-  /** Last position told to the client, so `queue` updates go out only on change. */
-  lastPosition: number;
-  /** Survives its connection: kept for session.clientId (submit.keep with hello.clientId). */
-  keep: boolean;
-  note?: string;
-  /** Why a running job was cancelled, once it was. */
-  cancelReason?: 'client' | 'shutdown' | 'disconnect';
-  /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
-  outbox: Promise<void>;
-  acceptedAt: number;
-}
+import { closeCodeFor, type ErrorCode } from '../../protocol/errors.ts';
+import type { ServerTextMessage } from '../../protocol/messages.ts';
+import { toWireError, type ErrorContext } from './wire-error.ts';
+import type { Job, JobClient } from './scheduler.ts';
 
 /** Messages (or bytes) waiting per connection before its socket is paused (backpressure). */
 const MAX_PENDING = 8;
@@ -34,7 +12,7 @@ const MAX_PENDING_BYTES = 1024 * 1024;
 const FATAL_LINGER_MS = 250;
 const DRAIN_POLL_MS = 50;
 
-export class Session {
+export class ClientConnection implements JobClient {
   authed = false;
   clientName = '';
   /** The client's stable id from hello, if it sent one (kept results come back to it). */
@@ -64,6 +42,10 @@ export class Session {
     return `client #${this.id}${this.clientName ? ` (${this.clientName})` : ''}`;
   }
 
+  get unsentBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   sendJson(msg: ServerTextMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
   }
@@ -72,20 +54,22 @@ export class Session {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true });
   }
 
-  sendError(code: ErrorCode, message: string, extra: Partial<Pick<ErrorMessage, 'ref' | 'jobId'>> = {}): void {
-    this.sendJson({ type: 'error', code, message, ...extra });
+  /** Answers with `err` as the wire's error message (wire-error.ts). */
+  sendError(err: unknown, context?: ErrorContext): void {
+    this.sendJson(toWireError(err, context));
   }
 
   /**
-   * Sends the error, then closes the connection (the close reason repeats the code). Nothing more
+   * Sends the error, then closes the connection with the close code the protocol's table gives
+   * (the close reason repeats the code). Nothing more
    * is read from the socket, and it is destroyed shortly after, whether or not the client answers
    * the close: a client cannot hold a slot, or feed the daemon frames, after a fatal error.
    */
-  fatal(code: ErrorCode, message: string, closeCode: number = CLOSE_CODES.policy): void {
+  fatal(code: ErrorCode, message: string): void {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.sendJson({ type: 'error', code, message, fatal: true });
-    this.ws.close(closeCode, code);
+    this.ws.close(closeCodeFor(code), code);
     this.ws.pause();
     // Long enough for the error and the close frame to leave; short enough that the slot frees at once.
     setTimeout(() => this.ws.terminate(), FATAL_LINGER_MS).unref();

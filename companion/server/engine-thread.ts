@@ -4,27 +4,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../engine/engine.ts';
-import type { LossTerms, StylizeSettings } from '../engine/types.ts';
+import type { StylizeSettings } from '../engine/types.ts';
 import type { CostModel } from '../engine/estimate.ts';
 import type { EngineProgress, EngineResult, FromWorker, MemoryInfo, ToWorker, WorkerInit } from './worker-messages.ts';
+import { EngineFailure, type EngineJob, type JobEngine } from './job-engine.ts';
+import { errorSummary } from '../../common/errors.ts';
 import type { Logger } from './log.ts';
-
-export interface EngineJob {
-  jobId: string;
-  content: Uint8Array;
-  styles: { image: Uint8Array; weight?: number }[];
-  settings: Partial<StylizeSettings>;
-}
-
-export type { EngineProgress, EngineResult };
-
-/** A failed job or a failed start: `code` is an engine/protocol error code. */
-export class EngineFailure extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'EngineFailure';
-  }
-}
 
 interface Running {
   jobId: string;
@@ -46,7 +31,7 @@ function spawnWorker(workerData: WorkerInit): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
-export class EngineHost {
+export class EngineThread implements JobEngine {
   backend!: BackendChoice;
   memory: MemoryInfo = { tensors: 0, bytes: 0 };
   /** Memory right after start-up (weights and warm-up); every job should return to it. */
@@ -94,7 +79,7 @@ export class EngineHost {
       });
       worker.on('error', (err) => {
         if (!started) reject(new EngineFailure('internal', `The engine thread failed to start: ${err.message}`));
-        else this.onCrash(`${err.message.split('\n')[0]}`);
+        else this.onCrash(errorSummary(err));
       });
       worker.on('exit', (code) => {
         if (this.worker !== worker) return;
@@ -166,7 +151,7 @@ export class EngineHost {
 
   /** Runs one job. Rejects with EngineFailure (code 'cancelled' after cancel()). */
   async run(job: EngineJob, onProgress: (p: EngineProgress) => void): Promise<EngineResult> {
-    if (this.running) throw new EngineFailure('internal', 'EngineHost.run called while a job is running; the queue must serialize jobs.');
+    if (this.running) throw new EngineFailure('internal', 'EngineThread.run called while a job is running; the queue must serialize jobs.');
     await this.ready;
     if (!this.worker) throw new EngineFailure('backend_unavailable', 'The engine is not running (it failed to restart; see the companion log).');
     return new Promise<EngineResult>((resolve, reject) => {
