@@ -26,6 +26,9 @@ const REPEAT_WINDOW_MS = 10_000;
  * A logger that lets through at most `burst` lines of one shape per window (the shape is the line
  * with its numbers and ids blanked), then counts the rest and reports the count once the window
  * ends. A client that fails on purpose thousands of times a second cannot fill the disk.
+ * Only warnings and errors are gated: that is where refusals of clients without the token go.
+ * Info lines (pairing, jobs, saves) need the token and are bounded by the queue, and a job's
+ * "done" is a record the user may look for, so none is ever dropped.
  */
 export function limitRepeats(log: Logger, burst = REPEAT_BURST, windowMs = REPEAT_WINDOW_MS): Logger {
   const shapes = new Map<string, { count: number; suppressed: number; timer: NodeJS.Timeout }>();
@@ -44,5 +47,5 @@ export function limitRepeats(log: Logger, burst = REPEAT_BURST, windowMs = REPEA
     if (++s.count <= burst) log[level](line);
     else s.suppressed++;
   };
-  return { info: gate('info'), warn: gate('warn'), error: gate('error') };
+  return { info: (line) => log.info(line), warn: gate('warn'), error: gate('error') };
 }
