@@ -12,6 +12,10 @@
  * (content + uploaded styles in one frame); server -> `accepted` (job id, position), `queue` updates,
  * `started`, `progress`..., binary `preview` frames, binary `result` frame then `done`; or `cancelled`
  * or `error`. See README "Companion protocol".
+ *
+ * Stop and keep (additive, feature 'finish'): client -> `finish` {jobId} ends a running job at the
+ * next iteration; its current image, at the full output size, comes back as the usual `result`
+ * frame and `done` (with `stopped: true`). A job still waiting has no image yet: it is cancelled.
  */
 import type { LossTerms, StylizeSettings } from '../companion/engine/types.ts';
 import { ProtocolError, isErrorCode, type ErrorCode } from './errors.ts';
@@ -101,6 +105,8 @@ export interface HelloMessage {
   client?: string;
 }
 export interface CancelMessage { type: 'cancel'; jobId: string }
+/** Stop and keep: end the job now and send its current image, at full size, as the result. */
+export interface FinishMessage { type: 'finish'; jobId: string }
 export interface StatusRequest { type: 'status' }
 export interface ListStylesMessage {
   type: 'list_styles';
@@ -122,7 +128,7 @@ export interface EstimateRequest {
   settings?: WireSettings;
 }
 
-export type ClientTextMessage = HelloMessage | CancelMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest;
+export type ClientTextMessage = HelloMessage | CancelMessage | FinishMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest;
 
 // Client -> server, binary frames (header + bytes; see frames.ts)
 
@@ -175,7 +181,7 @@ export interface CapabilitiesMessage {
    * progresses and once more, without this field, when it is ready.
    */
   preparing?: PreparingInfo;
-  /** Optional requests this companion answers beyond protocol 1's core, e.g. 'estimate'. */
+  /** Optional requests this companion answers beyond protocol 1's core: 'estimate', 'finish'. */
   features?: string[];
 }
 export interface AcceptedMessage { type: 'accepted'; ref: string; jobId: string; position: number }
@@ -203,6 +209,8 @@ export interface DoneMessage {
   losses: LossTerms;
   elapsedMs: number;
   backend: string;
+  /** True when `finish` ended the job early: the result is the image as it was then. */
+  stopped?: boolean;
 }
 export interface CancelledMessage { type: 'cancelled'; jobId: string; reason: 'client' | 'shutdown' }
 export interface ErrorMessage {
@@ -264,7 +272,7 @@ export type ServerBinaryMessage = PreviewFrameHeader | ResultFrameHeader | Thumb
 // ---------------------------------------------------------------------------------------------
 // Validators
 
-export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'status', 'list_styles', 'ping', 'estimate'] as const;
+export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'finish', 'status', 'list_styles', 'ping', 'estimate'] as const;
 export const CLIENT_BINARY_TYPES = ['submit', 'save_style'] as const;
 export const SERVER_TEXT_TYPES = [
   'capabilities', 'accepted', 'queue', 'started', 'progress', 'done', 'cancelled', 'error', 'status',
@@ -315,7 +323,8 @@ export function parseClientMessage(text: string): ClientTextMessage {
       return { type: 'hello', protocol, token, ...(client !== undefined && { client }) };
     }
     case 'cancel':
-      return { type: 'cancel', jobId: str(m, 'jobId', p, JOB_ID) };
+    case 'finish':
+      return { type: m.type, jobId: str(m, 'jobId', p, JOB_ID) };
     case 'status':
       return { type: 'status' };
     case 'list_styles': {

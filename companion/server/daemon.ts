@@ -423,13 +423,15 @@ export class Daemon {
           if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
           return await this.hello(s, msg.protocol, msg.token, msg.client);
         }
-        // Answers wait for the client to read the ones before (a cancel needs no room to act).
-        if (msg.type !== 'cancel') await s.drained(MAX_UNSENT_BYTES);
+        // Answers wait for the client to read the ones before (a cancel or finish needs no room to act).
+        if (msg.type !== 'cancel' && msg.type !== 'finish') await s.drained(MAX_UNSENT_BYTES);
         switch (msg.type) {
           case 'hello':
             throw new ProtocolError('bad_message', 'This connection is already paired; send hello only once.');
           case 'cancel':
             return this.cancel(s, msg.jobId);
+          case 'finish':
+            return this.finish(s, msg.jobId);
           case 'status':
             return await this.status(s);
           case 'list_styles':
@@ -460,12 +462,13 @@ export class Daemon {
       return await this.saveStyle(s, m, frame.images[0]);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      this.refuse(s, err, (err as ProtocolError & { ref?: string }).ref);
+      const about = err as ProtocolError & { ref?: string; jobId?: string };
+      this.refuse(s, err, about.ref, about.jobId);
     }
   }
 
   /** Answers a bad request. Before pairing, every error ends the connection. */
-  private refuse(s: Session, err: ProtocolError, ref?: string): void {
+  private refuse(s: Session, err: ProtocolError, ref?: string, jobId?: string): void {
     if (!s.authed) {
       const close = err.code === 'protocol_mismatch' ? CLOSE_CODES.protocolMismatch
         : ['auth_required', 'bad_token', 'auth_timeout'].includes(err.code) ? CLOSE_CODES.authFailed : CLOSE_CODES.policy;
@@ -476,7 +479,7 @@ export class Daemon {
     if (s.errors > MAX_ERRORS_PER_CONNECTION) {
       return s.fatal('too_many_errors', `${s.errors} bad requests on this connection; closing it. Last: ${err.message}`, CLOSE_CODES.policy);
     }
-    s.sendError(err.code, err.message, ref !== undefined ? { ref } : {});
+    s.sendError(err.code, err.message, { ...(ref !== undefined && { ref }), ...(jobId !== undefined && { jobId }) });
   }
 
   private internalError(s: Session, err: unknown, frameRef?: string): void {
@@ -528,7 +531,7 @@ export class Daemon {
       settings: { defaults: this.effectiveDefaults(), bounds: { ...SETTING_BOUNDS, size: { min: SETTING_BOUNDS.size.min, max: this.opts.maxSize } } },
       styles,
       ...(this.preparation && { preparing: this.preparation.info() }),
-      ...(this.engine.cost && { features: ['estimate'] }),
+      features: ['finish', ...(this.engine.cost ? ['estimate'] : [])],
     };
   }
 
@@ -665,12 +668,13 @@ export class Daemon {
 
   private onDone(job: Job, r: EngineResult): void {
     const s = job.session;
-    this.log.info(`job ${job.id} done: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
+    this.log.info(`job ${job.id} ${r.stopped ? 'stopped and kept' : 'done'}: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
     this.send(job, () => {
       s.sendBinary(encodeFrame({ type: 'result', jobId: job.id, mime: 'image/png', width: r.width, height: r.height }, r.png));
       s.sendJson({
         type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
         iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
+        ...(r.stopped && { stopped: true }),
       });
     });
   }
@@ -719,6 +723,22 @@ export class Daemon {
     }
     job.cancelReason ??= 'client';
     this.engine.cancel(job.id);
+  }
+
+  /**
+   * Stop and keep: the running job ends at the next iteration and its image so far is sent as the
+   * result. A waiting job has no image yet, so it is cancelled. An unknown job is answered with
+   * its jobId, so the client can tell this answer from one to a cancel.
+   */
+  private finish(s: Session, jobId: string): void {
+    const job = s.jobs.get(jobId);
+    if (!job) {
+      throw Object.assign(new ProtocolError('unknown_job', `You have no job ${JSON.stringify(jobId)} running (it may have finished already); there is nothing to stop and keep.`), { jobId });
+    }
+    if (job.state === 'queued') return this.cancel(s, jobId);
+    job.finishRequested = true;
+    this.log.info(`job ${job.id}: stop and keep asked`);
+    this.engine.stopAndKeep(job.id);
   }
 
   private async status(s: Session): Promise<void> {

@@ -19,6 +19,8 @@ export interface Job {
   lastPosition: number;
   /** Why a running job was cancelled, once it was. */
   cancelReason?: 'client' | 'shutdown' | 'disconnect';
+  /** The client asked to stop and keep (`finish`): the result is the image as it was. */
+  finishRequested?: boolean;
   /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
   outbox: Promise<void>;
   acceptedAt: number;
