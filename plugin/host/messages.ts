@@ -4,7 +4,7 @@
  * also pushes selection changes. Every message carries `channel` so stray messages are ignored.
  */
 import type {
-  HostErrorCode, LayerPixels, PlaceOutcome, PlaceRequest, SelectionSnapshot,
+  HostErrorCode, LayerPixels, LiveRequest, PlaceOutcome, PlaceRequest, SelectionSnapshot,
 } from './host.ts';
 import type { PluginSettings } from './settings.ts';
 
@@ -15,6 +15,9 @@ export interface HostMethods {
   getSelection: { params: Record<string, never>; result: SelectionSnapshot };
   exportLayer: { params: { id: string; maxSide: number }; result: LayerPixels };
   placeResult: { params: PlaceRequest; result: PlaceOutcome };
+  showLive: { params: LiveRequest; result: string | null };
+  removeLive: { params: { liveId: string }; result: null };
+  commitUndo: { params: Record<string, never>; result: null };
   loadSettings: { params: Record<string, never>; result: PluginSettings };
   saveSettings: { params: { settings: PluginSettings }; result: PluginSettings };
   notify: { params: { message: string; error?: boolean }; result: null };
@@ -22,7 +25,7 @@ export interface HostMethods {
 }
 export type HostMethod = keyof HostMethods;
 export const HOST_METHODS: readonly HostMethod[] = [
-  'getSelection', 'exportLayer', 'placeResult', 'loadSettings', 'saveSettings', 'notify', 'close',
+  'getSelection', 'exportLayer', 'placeResult', 'showLive', 'removeLive', 'commitUndo', 'loadSettings', 'saveSettings', 'notify', 'close',
 ];
 
 export type RequestMessage<M extends HostMethod = HostMethod> = {

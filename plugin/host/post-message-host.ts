@@ -4,7 +4,7 @@
  * No DOM types: the window is described structurally, so this compiles for every target.
  */
 import {
-  HostError, type Host, type LayerPixels, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
+  HostError, type Host, type LayerPixels, type LiveLayers, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
 } from './host.ts';
 import {
   CHANNEL, isHostToUi, type HostMethod, type HostMethods, type RequestMessage, type UiToHost,
@@ -52,6 +52,9 @@ const TIMEOUTS: Record<HostMethod, number> = {
   getSelection: 30_000,
   exportLayer: 120_000, // a large frame can take a while to render
   placeResult: 60_000,
+  showLive: 30_000,
+  removeLive: 30_000,
+  commitUndo: 30_000,
   loadSettings: 10_000,
   saveSettings: 10_000,
   notify: 10_000,
@@ -126,6 +129,12 @@ export class PostMessageHost implements Host {
   placeResult(request: PlaceRequest): Promise<PlaceOutcome> {
     return this.request('placeResult', request);
   }
+
+  readonly live: LiveLayers = {
+    show: (request) => this.request('showLive', request),
+    remove: async (liveId) => { await this.request('removeLive', { liveId }); },
+    commit: async () => { await this.request('commitUndo', {}); },
+  };
 
   loadSettings(): Promise<PluginSettings> {
     return this.request('loadSettings', {});

@@ -57,6 +57,8 @@ interface JobRecord {
   events: JobEvents;
   resultPng?: Uint8Array;
   cancelRequested: boolean;
+  /** Stop and keep asked (sent once the job id is known). */
+  finishRequested: boolean;
   settled: boolean;
   resolve(result: JobResult): void;
   reject(error: CompanionError): void;
@@ -69,6 +71,12 @@ export interface JobHandle {
   readonly result: Promise<JobResult>;
   /** Asks the companion to stop; `result` then rejects with code "cancelled". */
   cancel(): void;
+  /**
+   * Stop and keep: the companion ends the job at the next iteration and `result` resolves with the
+   * picture as it is then, at full size (done.stopped). A job still waiting is cancelled instead.
+   * False when this companion cannot (no 'finish' feature) or the job has ended.
+   */
+  finish(): boolean;
 }
 
 export interface BackoffOptions {
@@ -127,6 +135,8 @@ export class CompanionClient {
   private refCounter = 0;
   /** Cancels sent and not yet answered (by `cancelled` or unknown_job), in sending order. */
   private cancelsAwaitingAnswer: JobRecord[] = [];
+  /** Jobs a `finish` was sent for: its unknown_job answer names the job and is not a cancel's. */
+  private readonly finishesSent = new Set<string>();
 
   constructor(options: CompanionClientOptions) {
     const g = globalThis as unknown as { WebSocket: typeof WebSocket; fetch: typeof fetch };
@@ -147,6 +157,11 @@ export class CompanionClient {
 
   get capabilities(): CapabilitiesMessage | null {
     return this._state.status === 'connected' ? this._state.capabilities : null;
+  }
+
+  /** Whether the companion can stop a job and keep its picture (capabilities feature 'finish'). */
+  get canFinish(): boolean {
+    return this.capabilities?.features?.includes('finish') === true;
   }
 
   get url(): string {
@@ -438,6 +453,7 @@ export class CompanionClient {
         this.jobsById.set(msg.jobId, job);
         job.events.onAccepted?.(msg.jobId, msg.position);
         if (job.cancelRequested) this.sendCancel(job);
+        else if (job.finishRequested) this.sendFinish(job);
         return;
       }
       case 'queue':
@@ -468,6 +484,11 @@ export class CompanionClient {
         return;
       }
       case 'error': {
+        if (msg.code === 'unknown_job' && msg.jobId !== undefined && this.finishesSent.delete(msg.jobId)) {
+          // The job ended before our finish reached the companion: its end message is on its way
+          // (or already here), so this answer changes nothing.
+          return;
+        }
         const err = new CompanionError(msg.code, msg.message);
         const job = (msg.jobId && this.jobsById.get(msg.jobId)) || (msg.ref && this.jobsByRef.get(msg.ref));
         if (job) {
@@ -551,12 +572,14 @@ export class CompanionClient {
     job.settled = true;
     this.jobsByRef.delete(job.ref);
     if (job.jobId) this.jobsById.delete(job.jobId);
+    // A finish that crossed the job's end is still answered with unknown_job (kept in finishesSent).
     if (outcome instanceof CompanionError) job.reject(outcome);
     else job.resolve(outcome);
   }
 
   private failAll(err: CompanionError): void {
     this.cancelsAwaitingAnswer = [];
+    this.finishesSent.clear();
     for (const job of [...this.jobsByRef.values()]) this.settle(job, err);
     for (const p of this.pendingStyles) p.reject(err);
     this.pendingStyles = [];
@@ -575,7 +598,7 @@ export class CompanionClient {
     let reject!: (e: CompanionError) => void;
     const result = new Promise<JobResult>((res, rej) => { resolve = res; reject = rej; });
     result.catch(() => { /* the caller awaits it; this only keeps a late await from counting as unhandled */ });
-    const record: JobRecord = { ref, events, cancelRequested: false, settled: false, resolve, reject };
+    const record: JobRecord = { ref, events, cancelRequested: false, finishRequested: false, settled: false, resolve, reject };
     this.jobsByRef.set(ref, record);
     try {
       if (this._state.status !== 'connected') throw new CompanionError('not_connected', 'Not connected to the companion.');
@@ -593,7 +616,23 @@ export class CompanionClient {
         if (record.jobId) this.sendCancel(record);
         // Not accepted yet: the cancel goes out as soon as the job id arrives.
       },
+      finish: () => {
+        if (record.settled || record.cancelRequested || !this.canFinish) return false;
+        if (record.finishRequested) return true;
+        record.finishRequested = true;
+        if (record.jobId) this.sendFinish(record);
+        return true;
+      },
     };
+  }
+
+  private sendFinish(job: JobRecord): void {
+    try {
+      this.send(JSON.stringify({ type: 'finish', jobId: job.jobId }));
+      this.finishesSent.add(job.jobId!);
+    } catch {
+      // Not connected: the job fails with the connection (connection_lost) like every other.
+    }
   }
 
   private sendCancel(job: JobRecord): void {
