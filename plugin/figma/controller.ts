@@ -79,6 +79,8 @@ export class FigmaMainThread {
   private uiReady = false;
   private thumbnailTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly live: LiveLayerRegistry;
+  /** A batch placed a result it left for commitUndo to seal (a batch that placed nothing commits no empty step). */
+  private placedUncommitted = false;
 
   constructor(figma: FigmaApi, options: MainThreadOptions = {}) {
     this.figma = figma;
@@ -162,15 +164,21 @@ export class FigmaMainThread {
         return this.snapshot();
       case 'exportLayer':
         return exportLayer(this.figma, requireString(p.id, 'The layer id'), Number(p.maxSide));
-      case 'placeResult':
-        return placeResult(this.figma, requirePlaceRequest(p), this.live);
+      case 'placeResult': {
+        const request = requirePlaceRequest(p);
+        const outcome = await placeResult(this.figma, request, this.live);
+        if (request.commit === false) this.placedUncommitted = true;
+        return outcome;
+      }
       case 'showLive':
         return this.live.show(requireLiveRequest(p));
       case 'removeLive':
         this.live.remove(requireString(p.liveId, 'The live layer id'));
         return null;
       case 'commitUndo':
-        this.figma.commitUndo();
+        // Cancelled and failed jobs took their live layers with them: nothing to undo, no step.
+        if (this.placedUncommitted) this.figma.commitUndo();
+        this.placedUncommitted = false;
         return null;
       case 'loadSettings':
         return loadSettings(this.figma);

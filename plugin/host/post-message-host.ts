@@ -75,6 +75,7 @@ export class PostMessageHost implements Host {
   private nextId = 1;
   private lastSelection: SelectionSnapshot | null = null;
   private readonly unlisten: () => void;
+  private disposed = false;
 
   constructor(port: HostPort, kind = 'figma') {
     this.port = port;
@@ -101,6 +102,7 @@ export class PostMessageHost implements Host {
 
   private request<M extends HostMethod>(method: M, params: HostMethods[M]['params']): Promise<HostMethods[M]['result']> {
     const id = this.nextId++;
+    if (this.disposed) return Promise.reject(new HostError('internal', 'The plugin window was closed.'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -159,6 +161,7 @@ export class PostMessageHost implements Host {
 
   /** Stops listening and fails every request still waiting. */
   dispose(): void {
+    this.disposed = true;
     this.unlisten();
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);

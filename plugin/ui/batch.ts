@@ -276,7 +276,11 @@ export class BatchRunner {
     try {
       result = await handle.result;
     } catch (err) {
-      if (err instanceof CompanionError && err.code === 'cancelled') return this.end(job, 'cancelled');
+      if (err instanceof CompanionError && err.code === 'cancelled') {
+        // Not the designer's cancel: the companion was stopped under the job. That is a failure, said as such.
+        if (!job.cancelRequested) return this.end(job, 'failed', explainError(new CompanionError('shutting_down', err.message)));
+        return this.end(job, 'cancelled');
+      }
       return this.end(job, 'failed', explainError(err));
     }
     const liveId = await this.settleLive(job);
