@@ -68,7 +68,7 @@ export type SubmitStyle =
   | { source: 'library'; name: string; weight?: number };
 
 /** Builds a `submit` frame: content bytes, then the uploaded styles' bytes, sizes in the header. */
-export function encodeSubmit(opts: { ref: string; content: Uint8Array; styles: SubmitStyle[]; settings?: WireSettings }): Uint8Array {
+export function encodeSubmit(opts: { ref: string; content: Uint8Array; styles: SubmitStyle[]; settings?: WireSettings; keep?: boolean; note?: string }): Uint8Array {
   const styles: StyleSource[] = opts.styles.map((s) =>
     s.source === 'upload'
       ? { source: 'upload', bytes: s.image.length, ...(s.weight !== undefined && { weight: s.weight }) }
@@ -80,6 +80,8 @@ export function encodeSubmit(opts: { ref: string; content: Uint8Array; styles: S
     content: { bytes: opts.content.length },
     styles,
     ...(opts.settings !== undefined && { settings: opts.settings }),
+    ...(opts.keep !== undefined && { keep: opts.keep }),
+    ...(opts.note !== undefined && { note: opts.note }),
   };
   return encodeFrame(header, [opts.content, ...uploads]);
 }

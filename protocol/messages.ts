@@ -13,11 +13,17 @@
  * `started`, `progress`..., binary `preview` frames, binary `result` frame then `done`; or `cancelled`
  * or `error`. See README "Companion protocol".
  *
+ * Kept results (additive, optional): a client that names itself with a stable `clientId` in hello
+ * may submit with `keep: true`. Such a job is not cancelled when the connection drops; its finished
+ * result is kept (a bounded number, for a bounded time) until a connection with the same clientId
+ * fetches it: `kept` lists them (sent after `capabilities` when there are any, when one finishes,
+ * and on `list_kept`); `fetch_kept` answers with the usual binary `result` frame and `done`, then
+ * forgets it; `discard_kept` forgets it. See docs/photopea.md.
+ *
  * Stop and keep (additive, feature 'finish'): client -> `finish` {jobId} ends a running job at the
  * next iteration; its current image, at the full output size, comes back as the usual `result`
  * frame and `done` (with `stopped: true`). A job still waiting has no image yet: it is cancelled.
  */
-import type { LossTerms, StylizeSettings } from '../companion/engine/types.ts';
 import { ProtocolError, isErrorCode, type ErrorCode } from './errors.ts';
 import { arr, bool, fail, isObj, num, obj, oneOf, optNum, optStr, str, type Obj } from './check.ts';
 
@@ -34,6 +40,9 @@ const MAX_DECLARED_BYTES = 2 ** 40;
 /** Client-chosen id that ties a response (`accepted`, `error`, `style_saved`) to a request. */
 const REF = { max: 64, pattern: /^[\x21-\x7e]+$/, hint: 'printable ASCII without spaces' };
 const JOB_ID = { max: 64 };
+const CLIENT_ID = { max: 64, pattern: /^[A-Za-z0-9_-]{8,64}$/, hint: '8 to 64 letters, digits, "_" or "-"' };
+/** Longest `note` a kept job carries back to its client (the client's own description of the job). */
+export const MAX_NOTE_CHARS = 4000;
 const TOKEN = { max: 256 };
 /** Style names become file names in the style library: letters, digits, space, _ . - ; no path parts. */
 export const STYLE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}[A-Za-z0-9_-]$|^[A-Za-z0-9]$/;
@@ -46,7 +55,50 @@ const STYLE_NAME = {
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
 
-export type WireSettings = Partial<StylizeSettings>;
+/**
+ * A job's settings as they travel: the protocol's own contract, declared here so that it changes
+ * only on purpose. The companion maps them to its engine's settings and checks, at compile time,
+ * that both keep the same fields (companion/server/wire-settings.ts). Layer names are strings here:
+ * conv4_2 or block4_conv2, checked by the companion.
+ */
+export interface WireJobSettings {
+  /** Long side of the output in pixels; the content's aspect ratio is kept. */
+  size: number;
+  iterations: number;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  optimizer: 'adam' | 'lbfgs';
+  learningRate: number;
+  init: 'noise' | 'content' | 'random';
+  /** Share of noise in the 'noise' init. */
+  noiseRatio: number;
+  seed: number;
+  pooling: 'avg' | 'max';
+  contentLayers: string[];
+  styleLayers: { layer: string; weight: number }[];
+  /** A preview frame every N iterations (0 = none). */
+  previewEvery: number;
+  /** Luminance-only transfer: keep the content's colours. */
+  preserveColors: boolean;
+  /** Style image size relative to the output's long side. */
+  styleScale: number;
+  /** Coarse-to-fine: 'auto', 'off', or ascending long sides ending at `size`. */
+  scales: 'auto' | 'off' | number[];
+  /** Iterations per scale, one per scale. */
+  scaleIterations?: number[];
+}
+
+/** What a `submit` may carry: any subset; the rest comes from `capabilities.settings.defaults`. */
+export type WireSettings = Partial<WireJobSettings>;
+
+/** One iteration's loss by term, as `progress` and `done` report it. */
+export interface WireLossTerms {
+  content: number;
+  style: number;
+  tv: number;
+  total: number;
+}
 
 /** A style of a submitted job: bytes uploaded in the same frame, or an entry of the style library. */
 export type StyleSource =
@@ -103,6 +155,8 @@ export interface HelloMessage {
   token: string;
   /** Free text for the companion's log, e.g. "figma-plugin 0.1.0". */
   client?: string;
+  /** A stable id of this plugin install: jobs submitted with `keep` survive a disconnect and come back to it. */
+  clientId?: string;
 }
 export interface CancelMessage { type: 'cancel'; jobId: string }
 /** Stop and keep: end the job now and send its current image, at full size, as the result. */
@@ -128,7 +182,12 @@ export interface EstimateRequest {
   settings?: WireSettings;
 }
 
-export type ClientTextMessage = HelloMessage | CancelMessage | FinishMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest;
+export interface ListKeptMessage { type: 'list_kept' }
+export interface FetchKeptMessage { type: 'fetch_kept'; jobId: string }
+export interface DiscardKeptMessage { type: 'discard_kept'; jobId: string }
+
+export type ClientTextMessage =
+  | HelloMessage | CancelMessage | FinishMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest | ListKeptMessage | FetchKeptMessage | DiscardKeptMessage;
 
 // Client -> server, binary frames (header + bytes; see frames.ts)
 
@@ -140,6 +199,10 @@ export interface SubmitMessage {
   content: { bytes: number };
   styles: StyleSource[];
   settings?: WireSettings;
+  /** Keep the job when the connection drops, and its result until this clientId fetches it (needs hello.clientId). */
+  keep?: boolean;
+  /** The client's own note about the job (e.g. where to put the result), given back in `kept`. */
+  note?: string;
 }
 /** Payload: the image bytes to store in the companion's style library under `name`. */
 export interface SaveStyleMessage {
@@ -173,7 +236,7 @@ export interface CapabilitiesMessage {
     /** Connections with no message and no job for this long are closed (0 = never). */
     idleTimeoutMs: number;
   };
-  settings: { defaults: StylizeSettings; bounds: SettingBounds };
+  settings: { defaults: WireJobSettings; bounds: SettingBounds };
   styles: StyleInfo[];
   /**
    * Present while the companion is not ready to run jobs yet (it is downloading or loading the model);
@@ -193,7 +256,7 @@ export interface ProgressMessage {
   jobId: string;
   iteration: number;
   iterations: number;
-  losses: LossTerms;
+  losses: WireLossTerms;
   elapsedMs: number;
   etaMs: number;
 }
@@ -206,7 +269,7 @@ export interface DoneMessage {
   /** Byte length of the PNG in the `result` frame. */
   bytes: number;
   iterations: number;
-  losses: LossTerms;
+  losses: WireLossTerms;
   elapsedMs: number;
   backend: string;
   /** True when `finish` ended the job early: the result is the image as it was then. */
@@ -249,11 +312,23 @@ export interface EstimateMessage {
   scales: { width: number; height: number; iterations: number }[];
 }
 export interface ShutdownMessage { type: 'shutdown'; message: string }
+/** A job kept for a client: still waiting or running after its connection dropped, or finished and kept. */
+export interface KeptJob {
+  jobId: string;
+  ref: string;
+  note?: string;
+  state: 'waiting' | 'running' | 'done';
+  /** When done: the result's size, and when it finished (ms since the epoch). */
+  width?: number;
+  height?: number;
+  finishedAt?: number;
+}
+export interface KeptMessage { type: 'kept'; jobs: KeptJob[] }
 
 export type ServerTextMessage =
   | CapabilitiesMessage | AcceptedMessage | QueueMessage | StartedMessage | ProgressMessage | DoneMessage
   | CancelledMessage | ErrorMessage | StatusMessage | StylesMessage | StyleSavedMessage | PongMessage
-  | ShutdownMessage | EstimateMessage;
+  | ShutdownMessage | EstimateMessage | KeptMessage;
 
 // Server -> client, binary frames
 
@@ -272,11 +347,11 @@ export type ServerBinaryMessage = PreviewFrameHeader | ResultFrameHeader | Thumb
 // ---------------------------------------------------------------------------------------------
 // Validators
 
-export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'finish', 'status', 'list_styles', 'ping', 'estimate'] as const;
+export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'finish', 'status', 'list_styles', 'ping', 'estimate', 'list_kept', 'fetch_kept', 'discard_kept'] as const;
 export const CLIENT_BINARY_TYPES = ['submit', 'save_style'] as const;
 export const SERVER_TEXT_TYPES = [
   'capabilities', 'accepted', 'queue', 'started', 'progress', 'done', 'cancelled', 'error', 'status',
-  'styles', 'style_saved', 'pong', 'shutdown', 'estimate',
+  'styles', 'style_saved', 'pong', 'shutdown', 'estimate', 'kept',
 ] as const;
 export const SERVER_BINARY_TYPES = ['preview', 'result', 'thumbnail'] as const;
 
@@ -320,7 +395,8 @@ export function parseClientMessage(text: string): ClientTextMessage {
       }
       const token = str(m, 'token', p, TOKEN);
       const client = optStr(m, 'client', p, { max: 200 });
-      return { type: 'hello', protocol, token, ...(client !== undefined && { client }) };
+      const clientId = optStr(m, 'clientId', p, CLIENT_ID);
+      return { type: 'hello', protocol, token, ...(client !== undefined && { client }), ...(clientId !== undefined && { clientId }) };
     }
     case 'cancel':
     case 'finish':
@@ -342,6 +418,11 @@ export function parseClientMessage(text: string): ClientTextMessage {
       const settings = m.settings === undefined ? undefined : (obj(m.settings, `${p}.settings`) as WireSettings);
       return { type: 'estimate', ref, width, height, ...(settings !== undefined && { settings }) };
     }
+    case 'list_kept':
+      return { type: 'list_kept' };
+    case 'fetch_kept':
+    case 'discard_kept':
+      return { type: m.type, jobId: str(m, 'jobId', p, JOB_ID) };
     default:
       return unknownType(m.type, [...CLIENT_TEXT_TYPES, ...CLIENT_BINARY_TYPES.map((t) => `${t} (binary)`)], 'text frame');
   }
@@ -376,7 +457,15 @@ export function parseClientBinaryHeader(header: unknown, payloadLength: number):
           `submit declares ${offset} bytes of images (content.bytes plus each upload style's bytes) but the frame carries ${payloadLength}: the frame was truncated or the sizes are wrong.`,
         );
       }
-      return { message: { type: 'submit', ref, content: { bytes: contentBytes }, styles, ...(settings !== undefined && { settings }) }, parts };
+      const keep = bool(header, 'keep', p);
+      const note = optStr(header, 'note', p, { max: MAX_NOTE_CHARS });
+      return {
+        message: {
+          type: 'submit', ref, content: { bytes: contentBytes }, styles, ...(settings !== undefined && { settings }),
+          ...(keep !== undefined && { keep }), ...(note !== undefined && { note }),
+        },
+        parts,
+      };
     }
     case 'save_style': {
       const ref = str(header, 'ref', p, REF);
@@ -450,6 +539,9 @@ export function parseServerMessage(text: string): ServerTextMessage {
       str(m, 'ref', p, REF);
       num(m, 'ms', p, { min: 0, max: Number.MAX_VALUE });
       arr(m, 'scales', p, { min: 0, max: 1000 });
+      break;
+    case 'kept':
+      arr(m, 'jobs', p, { min: 0, max: 10_000 });
       break;
     case 'status':
     case 'styles':

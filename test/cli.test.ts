@@ -52,7 +52,7 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
     ['missing content', [path.join(dir, 'nope.jpg'), STYLE, '-o', out], /content image .*nope\.jpg" does not exist/],
     ['missing style', [CONTENT, path.join(dir, 'nope.jpg'), '-o', out], /style image .*does not exist/],
     ['zero-size', [empty, STYLE, '-o', out], /empty \(0 bytes\)/],
-    ['not an image', [CONTENT, text, '-o', out], /notes\.png" is not an image/],
+    ['not an image', [CONTENT, text, '-o', out], /notes\.png" is not a readable image/],
     ['absurdly large', [bomb, STYLE, '-o', out], /100000 x 100000 .* over the limit/],
     ['bad number', [CONTENT, STYLE, '-o', out, '--iterations', 'many'], /--iterations needs a number/],
     ['out of range', [CONTENT, STYLE, '-o', out, '--size', '0'], /--size must be between 16 and 4096/],

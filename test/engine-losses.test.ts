@@ -1,20 +1,21 @@
 /** The loss definitions against values computed by hand, and gradients against finite differences. */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectTfBackend, tf } from '../companion/engine/tf/backend.ts';
+import { selectBackend } from '../companion/engine/select-backend.ts';
+import { tf } from '../companion/engine/tf/runtime.ts';
 import { contentLoss, gramNormalized, styleLayerLoss, tvLoss } from '../companion/engine/tf/losses.ts';
 import { VggNet, avgPool2 } from '../companion/engine/tf/vgg.ts';
 import { TfEvaluator } from '../companion/engine/tf/evaluator.ts';
 import { loadVggWeights } from '../weights/loader.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
 import { resolveSettings } from '../companion/engine/settings.ts';
-import { seededRandom } from '../companion/engine/init.ts';
+import { seededRandom } from '../common/random.ts';
 import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
 import type { VggWeights } from '../weights/types.ts';
 
 let weights: VggWeights;
 before(async () => {
-  await selectTfBackend('wasm');
+  await selectBackend('wasm');
   weights = await loadVggWeights(weightsDir());
 });
 

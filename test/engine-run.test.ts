@@ -3,7 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Engine } from '../companion/engine/engine.ts';
-import type { LossTerms, StylizeResult } from '../companion/engine/types.ts';
+import type { LossTerms } from '../common/losses.ts';
+import type { StylizeResult } from '../companion/engine/types.ts';
 import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
 
 type Row = LossTerms & { iteration: number };
@@ -103,7 +104,10 @@ test('bad inputs are refused with a code and a message that names the problem', 
   const style = styleImage();
   const cases: [unknown, string, RegExp][] = [
     [{ content: new Uint8Array(), styles: [{ image: style }] }, 'bad_image', /empty/],
-    [{ content: new TextEncoder().encode('not an image at all'), styles: [{ image: style }] }, 'bad_image', /not an image/],
+    [{ content: new TextEncoder().encode('not an image at all'), styles: [{ image: style }] }, 'bad_image', /not a readable image/],
+    // sharp rasterizes SVG, but a vector file is not a picture to restyle: the daemon refuses it too.
+    [{ content: new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"/>'), styles: [{ image: style }] }, 'bad_image', /content image is in svg format.*Use PNG, JPEG/],
+    [{ content: contentImage().subarray(0, 5000), styles: [{ image: style }] }, 'bad_image', /content image could not be decoded.*truncated or damaged/],
     [{ content: contentImage(), styles: [] }, 'bad_setting', /style image/],
     [{ content: contentImage(), styles: [{ image: style }], settings: { iterations: -1 } }, 'bad_setting', /iterations must be between/],
     [{ content: contentImage(), styles: [{ image: style }], settings: { optimizer: 'sgd' } }, 'bad_setting', /optimizer must be one of/],

@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { autoOrder, backendNames, onnxProviderOf, selectBackend } from '../companion/engine/backends.ts';
+import { autoOrder, backendNames, onnxProviderOf, selectBackend } from '../companion/engine/select-backend.ts';
 import { probeProvider } from '../companion/engine/onnx/runtime.ts';
 import { Engine } from '../companion/engine/engine.ts';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 import { weightsDir } from './helpers/fixtures.ts';
 
 test('the CPU execution provider initializes and computes a test convolution correctly', async () => {

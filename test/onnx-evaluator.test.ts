@@ -4,26 +4,27 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectTfBackend } from '../companion/engine/tf/backend.ts';
+import { selectBackend } from '../companion/engine/select-backend.ts';
 import { VggNet } from '../companion/engine/tf/vgg.ts';
 import { TfEvaluator } from '../companion/engine/tf/evaluator.ts';
-import { OnnxBackend } from '../companion/engine/onnx/backend.ts';
+import { OnnxSessions } from '../companion/engine/onnx/sessions.ts';
 import { Engine } from '../companion/engine/engine.ts';
 import { loadVggWeights } from '../weights/loader.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
 import { resolveSettings } from '../companion/engine/settings.ts';
-import { initialImage, seededRandom } from '../companion/engine/init.ts';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { initialImage } from '../companion/engine/init.ts';
+import { seededRandom } from '../common/random.ts';
+import { StylizeError } from '../common/errors.ts';
 import type { EvaluatorSpec, Evaluation, Pooling, StylizeSettings } from '../companion/engine/types.ts';
 import type { VggWeights } from '../weights/types.ts';
 import { contentImage, styleImage, weightsDir } from './helpers/fixtures.ts';
 
 let weights: VggWeights;
-let onnx: OnnxBackend;
+let onnx: OnnxSessions;
 before(async () => {
-  await selectTfBackend('wasm');
+  await selectBackend('wasm');
   weights = await loadVggWeights(weightsDir());
-  onnx = await OnnxBackend.open('cpu');
+  onnx = await OnnxSessions.open('cpu');
 });
 after(() => onnx.dispose());
 

@@ -22,7 +22,7 @@ import type { Frame, FrameLocator, Page } from 'playwright-core';
 import { buildPlugin } from '../scripts/build-plugin.ts';
 import { launchBrowser, until, type LaunchedBrowser } from './helpers/browser.ts';
 import { Companion, SHARED } from './helpers/plugin-companion.ts';
-import { es5Problems } from './helpers/photopea-es5.ts';
+import { es5Problems, instrumentReads, photopeaRefusals } from './helpers/photopea-es5.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PHOTOPEA = 'https://www.photopea.com';
@@ -102,6 +102,15 @@ async function selectInPhotopea(name: string): Promise<void> {
   await ui.locator('#selection-list .name', { hasText: new RegExp(`^${name}$`) }).waitFor({ timeout: 10_000 });
 }
 
+/** Picks a library style and the job's size and iterations in the plugin's window. */
+async function chooseJob(style: string, size: number, iterations: number): Promise<void> {
+  await ui.locator(`.style-card[data-style="${style}"]`).click();
+  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
+  await ui.locator('#set-size').selectOption(String(size));
+  await ui.locator('#set-iterations').fill(String(iterations));
+  await ui.locator('#set-iterations').press('Tab');
+}
+
 before(async () => {
   buildDir = await mkdtemp(path.join(os.tmpdir(), 'stylize-photopea-build-'));
   await buildPlugin({ outDir: buildDir, typecheck: false });
@@ -119,6 +128,12 @@ before(async () => {
   // Network Access): without it Chromium refuses to load a loopback page in Photopea's frame.
   await browser.context.grantPermissions(['local-network-access'], { origin: PHOTOPEA });
   page = await browser.context.newPage();
+  // The stand-in's checks of each script's text run here (TypeScript's parser): what Photopea's
+  // interpreter cannot run or runs wrongly is refused; reads are rewritten to die on undefined.
+  await page.exposeFunction('photopeaPrepare', (script: string) => ({
+    refusals: [...es5Problems(script), ...photopeaRefusals(script)],
+    code: instrumentReads(script),
+  }));
   page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
   await page.route(`${PHOTOPEA}/**`, (route) => {
     const f = files.get(new URL(route.request().url()).pathname);
@@ -149,13 +164,15 @@ test('the companion serves the page for Photopea; HTTP admits Photopea\'s origin
   const fromPhotopea = await fetch(`${base}/health`, { headers: { origin: 'https://photopea.com' } });
   assert.equal(fromPhotopea.status, 200);
   assert.equal(fromPhotopea.headers.get('access-control-allow-origin'), 'https://photopea.com');
+  // What Photopea's Window > Plugins takes: a flat {name, url, icon}, the icon a .png.
   const entry = await fetch(`${base}/photopea/plugin.json`, { headers: { origin: PHOTOPEA } });
   assert.equal(entry.status, 200);
-  const json = await entry.json() as { plugin: { name: string; url: string; icon: string; width: number; height: number }; open: string };
-  assert.deepEqual([json.plugin.name, json.plugin.url, json.plugin.icon], ['Stylize', `${base}/photopea`, `${base}/photopea/icon.svg`]);
-  assert.ok(json.open.startsWith('https://www.photopea.com#'));
-  assert.deepEqual(JSON.parse(decodeURIComponent(json.open.slice(json.open.indexOf('#') + 1))).environment.plugins, [json.plugin]);
-  assert.match(await (await fetch(json.plugin.icon)).text(), /^<svg/);
+  const json = await entry.json() as Record<string, unknown>;
+  assert.deepEqual(json, { name: 'Stylize', url: `${base}/photopea`, icon: `${base}/photopea/icon.png` });
+  const icon = await fetch(json.icon as string);
+  assert.equal(icon.headers.get('content-type'), 'image/png');
+  const iconMeta = await sharp(Buffer.from(await icon.arrayBuffer())).metadata();
+  assert.deepEqual([iconMeta.format, iconMeta.width, iconMeta.height], ['png', 160, 160]);
   const preflight = await fetch(`${base}/health`, { method: 'OPTIONS', headers: { origin: PHOTOPEA, 'access-control-request-private-network': 'true' } });
   assert.equal(preflight.status, 204);
   assert.equal(preflight.headers.get('access-control-allow-private-network'), 'true');
@@ -226,7 +243,7 @@ test('export: only the active layer, cut to its bounds, even under another layer
   await selectInPhotopea('Bridge');
   const bridge = await hostCall<Call<Exported>>(EXPORT, 256);
   assert.ok(bridge.ok, JSON.stringify(bridge));
-  assert.equal(bridge.value.id, '3.0:Bridge', 'path from the bottom of each layer list');
+  assert.equal(bridge.value.id, String(await pp<number>('layerId', 'Bridge')), 'Photopea\'s layer id');
   assert.deepEqual(bridge.value.bounds, { x: 56, y: 40, width: 32, height: 24 });
   assert.ok(await meanAbsDiff(bridge.value.png, await pp<number[]>('layerPng', 'Bridge')) < 1);
   assert.deepEqual((await layers()).map((l) => [l.name, l.visible]), before.map((l) => [l.name, l.visible]));
@@ -241,11 +258,7 @@ test('export: only the active layer, cut to its bounds, even under another layer
 test('Stylize: the layer is exported, stylized by the companion and placed back as a new layer at its bounds', async () => {
   await pp('resetLog');
   const before = await layers();
-  await ui.locator('.style-card[data-style="Starry Night"]').click();
-  if (!(await ui.locator('#settings').evaluate((d) => (d as HTMLDetailsElement).open))) await ui.locator('#settings summary').click();
-  await ui.locator('#set-size').selectOption('128');
-  await ui.locator('#set-iterations').fill('5');
-  await ui.locator('#set-iterations').press('Tab');
+  await chooseJob('Starry Night', 128, 5);
   assert.match(await ui.locator('#stylize-hint').innerText(), /5 iterations .* adds a new layer/);
   await ui.locator('#stylize').click();
   await ui.locator('.job[data-phase="done"]').waitFor({ timeout: 180_000 });
@@ -265,8 +278,11 @@ test('Stylize: the layer is exported, stylized by the companion and placed back 
   const diff = await meanAbsDiff(await pp<number[]>('layerPng', result.name), await pp<number[]>('layerPng', 'Photo'));
   assert.ok(diff > 5, `the result is stylized, not a copy (mean difference ${diff.toFixed(1)})`);
 
-  const log = await pp<{ scripts: string[]; errors: string[]; overlaps: number; buffersIn: number }>('log');
+  const log = await pp<{ scripts: string[]; errors: string[]; refused: string[]; silentEnds: string[]; overlaps: number; buffersIn: number; extraDone: number }>('log');
   assert.deepEqual(log.errors, []);
+  assert.deepEqual(log.refused, [], 'no script Photopea would run wrongly');
+  assert.deepEqual(log.silentEnds, [], 'no script read a property of undefined');
+  assert.ok(log.extraDone >= 1, 'Photopea\'s extra "done" for the opened picture came and was ignored');
   assert.equal(log.overlaps, 0, 'one script at a time');
   assert.equal(log.buffersIn, 0, 'no raw file posted (Photopea would open it as a new document)');
   assert.ok(log.scripts.some((s) => s.includes('saveToOE("png")')) && log.scripts.some((s) => /app\.open\("data:image\/png;base64,/.test(s)));
@@ -294,13 +310,40 @@ test('replace: the result takes the layer\'s place and the original is kept, hid
   await pp('setVisible', 'Photo', true);
   await pp('removeLayer', 'Photo · Scream');
 
-  const gone = await place({ sourceId: '1:Gone', sourceName: 'Gone', bounds: { x: 5, y: 6, width: 20, height: 10 }, mode: 'replace', styleName: 'Scream' });
+  const gone = await place({ sourceId: '99999', sourceName: 'Gone', bounds: { x: 5, y: 6, width: 20, height: 10 }, mode: 'replace', styleName: 'Scream' });
   assert.ok(gone.ok, JSON.stringify(gone));
   assert.equal(gone.value.mode, 'new-layer');
-  assert.match(gone.value.note ?? '', /deleted or renamed/);
+  assert.match(gone.value.note ?? '', /was deleted/);
   all = await layers();
   assert.deepEqual(all.find((l) => l.name === 'Gone · Scream')?.bounds, [5, 6, 25, 16]);
   await pp('removeLayer', 'Gone · Scream');
+  await pp('select', 'Photo');
+});
+
+test('a selection in Photopea: the export reads the layer\'s own bounds, a placement lands by its opaque pixels, and the selection is put back', async () => {
+  await selectInPhotopea('Photo');
+  await pp('resetLog');
+  const marquee = [20, 10, 40, 30];
+  await pp('setSelection', marquee);
+  const exported = await hostCall<Call<Exported>>(EXPORT, 256);
+  assert.ok(exported.ok, JSON.stringify(exported));
+  assert.deepEqual(exported.value.bounds, { x: 8, y: 6, width: 64, height: 48 }, 'not the selection\'s bounds');
+  assert.deepEqual(await pp('selection'), marquee, 'the selection is back');
+
+  // A result with a transparent margin: Photopea's bounds cover only its opaque pixels.
+  const inner = await sharp({ create: { width: 30, height: 20, channels: 4, background: '#c04020' } }).png().toBuffer();
+  const png = Array.from(await sharp(inner).extend({ top: 5, bottom: 5, left: 10, right: 10, background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toBuffer());
+  const id = (await hostCall<Call<{ layers: { id: string }[] }>>('return host.getSelection();') as { value: { layers: { id: string }[] } }).value.layers[0].id;
+  const placed = await hostCall<Call<{ nodeId: string; mode: string }>>('return host.placeResult({ ...arg, png: new Uint8Array(arg.png) });',
+    { png, sourceId: id, sourceName: 'Photo', bounds: { x: 8, y: 6, width: 50, height: 30 }, mode: 'new-layer', styleName: 'Margin' });
+  assert.ok(placed.ok, JSON.stringify(placed));
+  const result = (await layers()).find((l) => l.name === 'Photo · Margin');
+  assert.deepEqual(result?.bounds, [18, 11, 48, 31], 'its opaque pixels where they belong in the layer\'s box');
+  assert.deepEqual(await pp('selection'), marquee, 'the selection is back after the placement');
+  const log = await pp<{ errors: string[]; refused: string[]; silentEnds: string[] }>('log');
+  assert.deepEqual([log.errors, log.refused, log.silentEnds], [[], [], []], 'no transform ran with the selection active');
+  await pp('setSelection', null);
+  await pp('removeLayer', 'Photo · Margin');
   await pp('select', 'Photo');
 });
 
@@ -393,4 +436,36 @@ test('the page outside Photopea says where it belongs; a foreign page cannot fra
   } finally {
     await framer.close();
   }
+});
+
+test('hidden mid-job: Photopea destroys the panel, the companion keeps the result, and the reopened panel offers it and places it', async () => {
+  await selectInPhotopea('Photo');
+  const named = async () => (await layers()).filter((l) => l.name === 'Photo · Starry Night').length;
+  const before = await named();
+  await chooseJob('Starry Night', 128, 300);
+  await ui.locator('#stylize').click();
+  await ui.locator('.job[data-phase="running"]').waitFor({ timeout: 120_000 });
+  await pp('hidePanel');
+  await until('the plugin page is gone', async () => !page.frames().some((f) => f.url().includes('/photopea')));
+
+  await pp('showPanel');
+  // Third-party storage may be blocked here (then the token lasted only as long as the page).
+  const tokenPanel = ui.locator('#token-panel');
+  const connected = ui.locator('#conn[data-status="connected"]');
+  await Promise.race([tokenPanel.waitFor({ state: 'visible', timeout: 30_000 }), connected.waitFor({ timeout: 30_000 })]);
+  if (await tokenPanel.isVisible()) {
+    await ui.locator('#token-input').fill(companion.token);
+    await ui.locator('#token-save').click();
+  }
+  await connected.waitFor({ timeout: 30_000 });
+  const add = ui.locator('#kept .kept-add');
+  await add.waitFor({ timeout: 300_000 }).catch((err: Error) => { throw new Error(`${err.message}\ncompanion log:\n${companion.logs.slice(-3000)}`); });
+  assert.match(await ui.locator('#kept').innerText(), /finished while the plugin was closed[\s\S]*Photo · Starry Night/);
+  await add.click();
+  await ui.locator('#kept .kept-status', { hasText: /^Added Photo · Starry Night/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await named(), before + 1, 'the kept result was placed');
+  const placed = (await layers()).find((l) => l.name === 'Photo · Starry Night')!;
+  assert.deepEqual(placed.bounds, [8, 6, 72, 54], 'at the source\'s bounds');
+  const log = await pp<{ errors: string[]; refused: string[]; silentEnds: string[] }>('log');
+  assert.deepEqual([log.errors, log.refused, log.silentEnds], [[], [], []]);
 });

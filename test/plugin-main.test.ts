@@ -17,7 +17,8 @@ import { SETTINGS_KEY } from '../plugin/figma/settings-store.ts';
 import { HostError, type SelectionSnapshot } from '../plugin/host/host.ts';
 import { CHANNEL } from '../plugin/host/messages.ts';
 import { PostMessageHost } from '../plugin/host/post-message-host.ts';
-import { DEFAULT_SETTINGS, strengthToWeights, weightsToStrength } from '../plugin/host/settings.ts';
+import { DEFAULT_SETTINGS } from '../plugin/host/settings.ts';
+import { strengthToWeights, weightsToStrength } from '../common/strength.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SHARED = process.env.STYLIZE_SHARED ?? path.resolve(here, '../../shared');

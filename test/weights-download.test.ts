@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runWeightsCommand } from '../companion/cli/weights-command.ts';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 import { downloadWeights, type DownloadProgress } from '../weights/download.ts';
 import { loadVggWeights, verifyWeights } from '../weights/loader.ts';
 import { WEIGHTS_CACHE_DIR, WEIGHTS_SHARED_DIR, locateWeights } from '../weights/locate.ts';

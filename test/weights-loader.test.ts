@@ -3,10 +3,10 @@ import { copyFile, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 import { loadVggWeights, verifyWeights } from '../weights/loader.ts';
 import { locateWeights } from '../weights/locate.ts';
-import { VGG19_LAYERS } from '../weights/types.ts';
+import { VGG19_LAYERS } from '../common/vgg19.ts';
 
 const SHARD = 1048576; // shard size of the pinned model (README in ../shared)
 

@@ -5,7 +5,7 @@
  */
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { StylizeError, isAbortError } from '../companion/engine/errors.ts';
+import { StylizeError, isAbortError } from '../common/errors.ts';
 import { sha256File } from './hash.ts';
 import { weightsCacheDir } from './locate.ts';
 import { PINNED_FILES, PINNED_TOTAL_BYTES, weightsBaseUrl, type PinnedFile } from './sources.ts';

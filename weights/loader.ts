@@ -5,10 +5,11 @@
  */
 import { readFile, open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 import { sha256Bytes, sha256File } from './hash.ts';
 import { PINNED_FILES, pinnedFile } from './sources.ts';
-import { VGG19_LAYERS, toKerasLayerName, type ConvLayerWeights, type VggLayerName, type VggWeights } from './types.ts';
+import { VGG19_LAYERS, toKerasLayerName, type VggLayerName } from '../common/vgg19.ts';
+import type { ConvLayerWeights, VggWeights } from './types.ts';
 
 /** One tensor's entry in model.json's weightsManifest. */
 interface ManifestWeight {

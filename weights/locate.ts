@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 
 /** Env var naming a weights folder (one holding model.json); it wins over every other place. */
 export const WEIGHTS_DIR_ENV = 'STYLIZE_WEIGHTS';

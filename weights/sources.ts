@@ -4,7 +4,7 @@
  * user different (or tampered) weights than the ones the project was tested with.
  */
 
-import { StylizeError } from '../companion/engine/errors.ts';
+import { StylizeError } from '../common/errors.ts';
 
 /** Raw files of github.com/azertat/tfjs_models at commit 3c14b35 (Keras VGG-19, TF.js layers format, uint8). */
 export const PINNED_BASE_URL =

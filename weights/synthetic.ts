@@ -4,8 +4,9 @@
  * Scaled like He initialization so activations keep their magnitude through the ReLU stack and never
  * reach float32 denormals (which would slow CPU kernels and make the figures lie).
  */
-import { seededRandom } from '../companion/engine/init.ts';
-import { VGG19_LAYERS, toKerasLayerName, type ConvLayerWeights, type VggLayerName, type VggWeights } from './types.ts';
+import { seededRandom } from '../common/random.ts';
+import { VGG19_LAYERS, toKerasLayerName, type VggLayerName } from '../common/vgg19.ts';
+import type { ConvLayerWeights, VggWeights } from './types.ts';
 
 /** Output channels of each VGG-19 conv layer, in VGG19_LAYERS order. */
 const OUT_CHANNELS = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512];

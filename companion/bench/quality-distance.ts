@@ -6,9 +6,10 @@
  * Relative norms, so figures compare across sizes and pairs; lower is closer for both. Independent
  * of the loss weights a plan optimizes, so plans with different weights are judged alike.
  */
-import { OnnxBackend, type FeatureExtractor } from '../engine/onnx/backend.ts';
+import { OnnxSessions, type FeatureExtractor } from '../engine/onnx/sessions.ts';
 import type { FloatImage } from '../engine/types.ts';
-import type { VggLayerName, VggWeights } from '../../weights/types.ts';
+import type { VggLayerName } from '../../common/vgg19.ts';
+import type { VggWeights } from '../../weights/types.ts';
 
 export const CONTENT_LAYER: VggLayerName = 'block4_conv2';
 export const STYLE_LAYERS: VggLayerName[] = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'];
@@ -34,11 +35,11 @@ function relative(a: Float32Array, ref: Float32Array): number {
 }
 
 export class QualityMeter {
-  private constructor(private readonly backend: OnnxBackend, private readonly extractor: FeatureExtractor) {}
+  private constructor(private readonly backend: OnnxSessions, private readonly extractor: FeatureExtractor) {}
 
   /** Always ONNX Runtime on the CPU: the ruler stays the same whatever backend a plan ran on. */
   static async open(weights: VggWeights): Promise<QualityMeter> {
-    const backend = await OnnxBackend.open('cpu');
+    const backend = await OnnxSessions.open('cpu');
     const extractor = await backend.featureSession(weights, 'avg', [CONTENT_LAYER], STYLE_LAYERS);
     return new QualityMeter(backend, extractor);
   }

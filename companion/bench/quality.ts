@@ -16,7 +16,7 @@ import { decodeImage, fitLongSide, resizeRgba, rgbaToFloatRgb } from '../engine/
 import { QualityMeter, type Distances, type Features } from './quality-distance.ts';
 import { parsePlans, type QualityPlan } from './quality-plans.ts';
 import { contactSheet, type SheetCell } from './contact-sheet.ts';
-import { strengthToWeights } from '../../plugin/host/settings.ts';
+import { strengthToWeights } from '../../common/strength.ts';
 import { REPO_ROOT } from '../../weights/locate.ts';
 import { CliError } from '../cli/cli-error.ts';
 import type { RgbaImage, StylizeSettings } from '../engine/types.ts';

@@ -4,7 +4,7 @@
  * run on the real ones and the figures compare one to one.
  */
 import sharp from 'sharp';
-import { seededRandom } from '../engine/init.ts';
+import { seededRandom } from '../../common/random.ts';
 
 export const SYNTHETIC_IMAGE_SIZE = { width: 800, height: 600 };
 

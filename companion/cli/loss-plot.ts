@@ -1,5 +1,5 @@
 /** Loss curves as a self-contained SVG: one panel per term, log-scaled, readable in any browser. */
-import type { LossTerms } from '../engine/types.ts';
+import type { LossTerms } from '../../common/losses.ts';
 
 export type LossRow = LossTerms & { iteration: number };
 

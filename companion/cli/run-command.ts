@@ -6,8 +6,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import cliProgress from 'cli-progress';
 import { Engine } from '../engine/engine.ts';
-import { backendNames } from '../engine/backends.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { backendNames } from '../engine/select-backend.ts';
+import { StylizeError, errorSummary } from '../../common/errors.ts';
 import { DEFAULT_SETTINGS, resolveSettings } from '../engine/settings.ts';
 import type { ProgressEvent, StylizeSettings } from '../engine/types.ts';
 import { encodePng, probeImage } from '../engine/image.ts';
@@ -144,7 +144,7 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new CliError(`${(err as Error).message.split('\n')[0]} (see stylize --help)`, 2);
+    throw new CliError(`${errorSummary(err)} (see stylize --help)`, 2);
   }
   const { values: o, positionals } = parsed;
   if (o.help) {

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { downloadWeights } from '../../weights/download.ts';
 import { progressReporter } from '../../weights/progress.ts';
 import { verifyWeights } from '../../weights/loader.ts';

@@ -2,9 +2,9 @@
  * The engine facade: one per process. Picks the compute backend, loads the weights once, and runs
  * jobs. Knows tensors and images; nothing about sockets, files or editors.
  */
-import { tf } from './tf/backend.ts';
-import { onnxProviderOf, selectBackend, type BackendChoice } from './backends.ts';
-import { OnnxBackend } from './onnx/backend.ts';
+import { tf } from './tf/runtime.ts';
+import { onnxProviderOf, selectBackend, type BackendChoice } from './select-backend.ts';
+import { OnnxSessions } from './onnx/sessions.ts';
 import { VggNet } from './tf/vgg.ts';
 import { TfEvaluator } from './tf/evaluator.ts';
 import { runStylize } from './stylize.ts';
@@ -39,14 +39,14 @@ export class Engine {
     readonly weights: VggWeights,
     private readonly maxInputPixels?: number,
     /** Set when the backend is ONNX Runtime; tfjs then computes nothing. */
-    private readonly onnx?: OnnxBackend,
+    private readonly onnx?: OnnxSessions,
   ) {}
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
     const weights = opts.weights ?? (await loadVggWeights(opts.weightsDir ?? locateWeights().dir));
     const backend = await selectBackend(opts.backend ?? 'auto');
     const provider = onnxProviderOf(backend.name);
-    return new Engine(backend, weights, opts.maxInputPixels, provider ? await OnnxBackend.open(provider) : undefined);
+    return new Engine(backend, weights, opts.maxInputPixels, provider ? await OnnxSessions.open(provider) : undefined);
   }
 
   private net(pooling: Pooling): VggNet {

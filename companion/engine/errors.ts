@@ -1,27 +1,6 @@
 /**
- * Errors a user can act on. `code` is stable (the daemon sends it to the plugin);
- * `message` says what was wrong and what to do.
+ * TRANSITIONAL SHIM (issue 11, phase A): the error class moved to common/errors.ts, a leaf every
+ * layer may import. This re-export keeps in-flight branches that import it from here compiling
+ * (companion/server/*, companion/engine/plan.ts); new code imports common/errors.ts. Remove in phase B.
  */
-export type StylizeErrorCode =
-  | 'bad_image'          // not decodable, zero-size
-  | 'image_too_large'    // over the pixel limit
-  | 'bad_setting'        // option out of range / wrong type
-  | 'weights_missing'
-  | 'weights_corrupt'
-  | 'backend_unavailable'
-  | 'out_of_memory'
-  | 'cancelled'
-  | 'internal';
-
-export class StylizeError extends Error {
-  readonly code: StylizeErrorCode;
-  constructor(code: StylizeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = 'StylizeError';
-  }
-}
-
-export function isAbortError(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'AbortError' || (err as StylizeError).code === 'cancelled');
-}
+export { StylizeError, isAbortError, type StylizeErrorCode } from '../../common/errors.ts';

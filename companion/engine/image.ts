@@ -1,6 +1,6 @@
 /** Decoding, sizing and encoding of images with sharp. The engine's only door to image files. */
 import sharp, { type Metadata } from 'sharp';
-import { StylizeError } from './errors.ts';
+import { StylizeError, errorSummary } from '../../common/errors.ts';
 import type { FloatImage, RgbaImage } from './types.ts';
 
 /** Default cap on decoded pixels: 8192 x 8192, far over Figma's 4096 limit, far under a bomb. */
@@ -15,38 +15,86 @@ export interface DecodedImage {
   hasAlpha: boolean;
 }
 
-/** Reads only the header: format, size and the pixel limit, without decoding pixels. */
-export async function probeImage(bytes: Uint8Array, label = 'image', maxPixels = DEFAULT_MAX_INPUT_PIXELS): Promise<{ width: number; height: number }> {
+/** Image formats a user may hand in (sharp decodes more, e.g. SVG or PDF, which are not pictures to restyle). */
+export const ACCEPTED_FORMATS = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif'] as const;
+const FORMATS_IN_WORDS = 'PNG, JPEG, WebP, GIF, TIFF or AVIF';
+
+export interface ImageInfo {
+  width: number;
+  height: number;
+  /** sharp's format name: 'png', 'jpeg', ... */
+  format: string;
+}
+
+export interface ImageLimit {
+  maxPixels?: number;
+  /** How a refusal names the limit and says how to raise it (the daemon: "this companion's limit", --max-pixels). */
+  owner?: string;
+  raise?: string;
+}
+
+/** Header only: format, size and the pixel limit, without decoding pixels (a decompression bomb is never allocated). */
+async function readHeader(bytes: Uint8Array, label: string, limit: ImageLimit): Promise<ImageInfo> {
+  const maxPixels = limit.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   if (!bytes || bytes.length === 0) throw new StylizeError('bad_image', `The ${label} is empty (0 bytes). Send a PNG, JPEG or WebP file.`);
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new StylizeError('bad_image', `The ${label} is not an image sharp can read (${(err as Error).message}). Use PNG, JPEG, WebP, GIF, TIFF or AVIF.`, { cause: err });
+    throw new StylizeError('bad_image', `The ${label} is not a readable image (${errorSummary(err)}). Use ${FORMATS_IN_WORDS}.`, { cause: err });
   }
-  const w = meta.width ?? 0;
-  const h = meta.height ?? 0;
-  if (w < 1 || h < 1) throw new StylizeError('bad_image', `The ${label} has no pixels (${w} x ${h}).`);
-  // Checked from the header, before decoding: a decompression bomb never gets allocated.
-  if (w * h > maxPixels) {
-    throw new StylizeError('image_too_large', `The ${label} is ${w} x ${h} = ${(w * h / 1e6).toFixed(1)} MP, over the limit of ${(maxPixels / 1e6).toFixed(1)} MP. Scale it down first.`);
+  const format = meta.format ?? 'unknown';
+  if (!(ACCEPTED_FORMATS as readonly string[]).includes(format)) {
+    throw new StylizeError('bad_image', `The ${label} is in ${format} format, which Stylize does not take. Use ${FORMATS_IN_WORDS}.`);
   }
-  return { width: w, height: h };
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width < 1 || height < 1) throw new StylizeError('bad_image', `The ${label} has no pixels (${width} x ${height}).`);
+  if (width * height > maxPixels) {
+    throw new StylizeError(
+      'image_too_large',
+      `The ${label} is ${width} x ${height} = ${megapixels(width * height)} MP, over ${limit.owner ?? 'the limit'} of ${megapixels(maxPixels)} MP. Scale it down${limit.raise ? ` ${limit.raise}` : ''}.`,
+    );
+  }
+  return { width, height, format };
+}
+
+/**
+ * Checks that `bytes` are one whole image in an accepted format of at most `maxPixels`, without
+ * keeping its pixels: the header first, then a decode through a tiny resize (streaming, little
+ * memory), which finds truncated or damaged files. For checks before a job waits or starts.
+ */
+export async function probeImage(bytes: Uint8Array, label = 'image', limit: ImageLimit = {}): Promise<ImageInfo> {
+  const info = await readHeader(bytes, label, limit);
+  try {
+    // failOn 'warning' turns libvips' "premature end of file" into an error instead of grey pixels.
+    await sharp(bytes, { limitInputPixels: limit.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS, failOn: 'warning', pages: 1 })
+      .resize(8, 8, { fit: 'inside' })
+      .raw()
+      .toBuffer();
+  } catch (err) {
+    throw new StylizeError('bad_image', `The ${label} could not be decoded (${errorSummary(err)}): the file is truncated or damaged. Export it again.`, { cause: err });
+  }
+  return info;
 }
 
 export async function decodeImage(bytes: Uint8Array, opts: { maxPixels?: number; label?: string } = {}): Promise<DecodedImage> {
   const label = opts.label ?? 'image';
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-  await probeImage(bytes, label, maxPixels);
+  await readHeader(bytes, label, { maxPixels });
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels }).rotate().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', pages: 1 }).rotate().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     const rgba = new Uint8Array(data.buffer, data.byteOffset, data.length);
     let hasAlpha = false;
     for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) { hasAlpha = true; break; }
     return { width: info.width, height: info.height, rgba, hasAlpha };
   } catch (err) {
-    throw new StylizeError('bad_image', `The ${label} could not be decoded (${(err as Error).message}); the file may be truncated or damaged.`, { cause: err });
+    throw new StylizeError('bad_image', `The ${label} could not be decoded (${errorSummary(err)}): the file is truncated or damaged. Export it again.`, { cause: err });
   }
+}
+
+function megapixels(pixels: number): string {
+  return (pixels / 1e6).toFixed(pixels < 1e5 ? 3 : 1);
 }
 
 /** Output size for a long side of `size`, keeping the aspect ratio (at least 1 px each way). */

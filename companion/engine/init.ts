@@ -1,18 +1,7 @@
 /** Initial images. Seeded so a run is reproducible on the same backend. */
-import { RGB_MEAN } from './tf/vgg.ts';
+import { seededRandom } from '../../common/random.ts';
+import { RGB_MEAN } from '../../common/vgg19.ts';
 import type { FloatImage, InitName } from './types.ts';
-
-/** mulberry32: small, fast, good enough for init noise; Math.random cannot be seeded. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The seed blends in the network's input space (mean-subtracted), so in pixel space:

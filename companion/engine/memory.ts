@@ -1,7 +1,8 @@
 /**
  * Peak-memory model of one loss-and-gradient evaluation, and the budget each backend offers.
  * The model counts VGG-19 activations through conv5_1 and scales them by what the forward and
- * backward passes keep alive; calibrated on the wasm backend (see README, "Scale").
+ * backward passes keep alive; calibrated on the wasm backend (see README, "Large outputs:
+ * coarse-to-fine, tiling and memory").
  */
 import os from 'node:os';
 
@@ -9,8 +10,9 @@ import os from 'node:os';
 const ACTIVATION_FLOATS_PER_PIXEL = 2 * 64 + (2 * 128) / 4 + (4 * 256) / 16 + (4 * 512) / 64 + 512 / 256;
 /**
  * Forward outputs, ReLU masks, gradients and temporaries alive at the peak of the backward pass.
- * Measured on wasm: the heap grew by ~8.7 KB per pixel between 256 and 384 px (.tmp/mem.ts in the
- * issue note), i.e. ~7.5 copies of the activations; 8 leaves a margin.
+ * Measured on wasm: the heap grew by ~8.7 KB per pixel between 256 and 384 px (a one-off
+ * measurement, not kept; `npm run bench:large` reports a job's peak memory to check it against),
+ * i.e. ~7.5 copies of the activations; 8 leaves a margin.
  */
 const LIVE_COPIES_TRAINING = 8;
 /** A forward-only pass (style targets) frees as it goes inside tidy, but keeps the wanted layers. */

@@ -4,8 +4,8 @@
  * seed's quality in a fraction of its time (docs/quality.md). The seed's own plan is
  * SEED_PLAN: Adam at learning rate 2, one scale, 300 iterations.
  */
-import { StylizeError } from './errors.ts';
-import { toKerasLayerName } from '../../weights/types.ts';
+import { StylizeError } from '../../common/errors.ts';
+import { toKerasLayerName } from '../../common/vgg19.ts';
 import { planScales } from './plan.ts';
 import type { StylizeSettings } from './types.ts';
 

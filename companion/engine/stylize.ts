@@ -3,7 +3,7 @@
  * plan the scales and tiles that fit the backend's memory, optimize, report progress, honour
  * cancellation. Compute-engine agnostic: evaluators come from the context.
  */
-import { StylizeError } from './errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import { alphaPlane, decodeImage, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb, type DecodedImage } from './image.ts';
 import { initialImage } from './init.ts';
 import { Adam } from './optimize/adam.ts';
@@ -14,7 +14,8 @@ import { iterationsPerPass, planJob, tilesPerPass, type JobPlan, type Stage } fr
 import { blendInto, crop, resizeBilinear, tileGrid } from './tiling.ts';
 import { luminanceImage, luminanceStats, recombineWithContentColour } from './color.ts';
 import type { EvaluatorSpec, FloatImage, LossEvaluator, LossTerms, ProgressEvent, RgbaImage, StylizeHooks, StylizeRequest, StylizeResult, StylizeSettings } from './types.ts';
-import type { VggWeights, VggLayerName } from '../../weights/types.ts';
+import type { VggWeights } from '../../weights/types.ts';
+import type { VggLayerName } from '../../common/vgg19.ts';
 
 export type EvaluatorFactory = (spec: EvaluatorSpec) => Promise<LossEvaluator> | LossEvaluator;
 

@@ -1,5 +1,14 @@
-import type { VggWeights, VggLayerName } from '../../weights/types.ts';
+/** The engine's types: images, evaluators, settings, requests, progress and results. */
+import type { VggWeights } from '../../weights/types.ts';
 import type { JobPlan } from './plan.ts';
+import type { VggLayerName } from '../../common/vgg19.ts';
+import type { LossTerms } from '../../common/losses.ts';
+
+/**
+ * TRANSITIONAL (issue 11, phase A): LossTerms lives in common/losses.ts; this re-export keeps the
+ * server's in-flight branches (engine-host.ts, worker-messages.ts) compiling. Remove in phase B.
+ */
+export type { LossTerms };
 
 /** An RGB(A) image in float32, HWC, values 0..255. */
 export interface FloatImage {
@@ -32,17 +41,21 @@ export interface EvaluatorSpec {
   styleTargets?: Map<VggLayerName, Float32Array>;
 }
 
-export interface LossTerms {
-  content: number;
-  style: number;
-  tv: number;
-  total: number;
-}
-
 export interface Evaluation {
   terms: LossTerms;
   /** d total / d image, same layout as the image (HWC RGB, pixel units). */
   grad: Float32Array;
+}
+
+/**
+ * Whether a compute backend (a tfjs backend or an ONNX Runtime provider) works on this machine,
+ * from actually initializing it: what it computes on, or why it was skipped.
+ */
+export interface BackendProbe {
+  ok: boolean;
+  /** What computes, in words (e.g. "CPU via WebAssembly"). */
+  device?: string;
+  reason?: string;
 }
 
 /**
@@ -64,7 +77,7 @@ export interface LossEvaluator {
 export type OptimizerName = 'adam' | 'lbfgs';
 export type InitName = 'noise' | 'content' | 'random';
 
-/** Every knob of one job. Defaults (see defaults.ts) are the CS20SI seed's. */
+/** Every knob of one job. Defaults (DEFAULT_SETTINGS in settings.ts) are the CS20SI seed's. */
 export interface StylizeSettings {
   /** Long side of the output in pixels; the content's aspect ratio is kept. */
   size: number;

@@ -11,11 +11,11 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CLOSE_CODES, ProtocolError, isErrorCode, type ErrorCode } from '../../protocol/errors.ts';
 import {
   MAX_MESSAGE_BYTES, MAX_STYLES_PER_JOB, PROTOCOL_VERSION, parseClientMessage,
-  type CapabilitiesMessage, type JobPosition, type EstimateRequest, type SaveStyleMessage, type SubmitMessage,
+  type CapabilitiesMessage, type DoneMessage, type JobPosition, type EstimateRequest, type KeptJob, type SaveStyleMessage, type SubmitMessage,
 } from '../../protocol/messages.ts';
 import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
 import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { StylizeError } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 import { estimateJob } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';
@@ -26,6 +26,7 @@ import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
 import { DEFAULT_PLUGIN_DIR, PHOTOPEA_ORIGINS, isPhotopeaPath, servePhotopea } from './photopea-page.ts';
 import { companionVersion } from './paths.ts';
+import { KeptResults } from './kept-results.ts';
 import { JobQueue } from './queue.ts';
 import { Session, type Job } from './session.ts';
 import { checkJobSettings } from './job-settings.ts';
@@ -91,6 +92,8 @@ export class Daemon {
   private token = '';
   private nextSessionId = 1;
   private jobCounter = 0;
+  /** Results of `keep` jobs that finished after their connection dropped. */
+  private readonly kept = new KeptResults();
   private intake: Promise<unknown> = Promise.resolve();
   private heartbeat?: NodeJS.Timeout;
   private stopping?: Promise<void>;
@@ -421,7 +424,12 @@ export class Daemon {
         const msg = parseClientMessage(new TextDecoder().decode(bytes));
         if (!s.authed) {
           if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
-          return await this.hello(s, msg.protocol, msg.token, msg.client);
+          await this.hello(s, msg.protocol, msg.token, msg.client);
+          if (msg.clientId !== undefined) {
+            s.clientId = msg.clientId;
+            if (this.keptJobs(msg.clientId).length) this.sendKept(s);
+          }
+          return;
         }
         // Answers wait for the client to read the ones before (a cancel or finish needs no room to act).
         if (msg.type !== 'cancel' && msg.type !== 'finish') await s.drained(MAX_UNSENT_BYTES);
@@ -440,6 +448,11 @@ export class Daemon {
             return s.sendJson({ type: 'pong', ...(msg.t !== undefined && { t: msg.t }) });
           case 'estimate':
             return this.estimate(s, msg);
+          case 'list_kept':
+            return this.sendKept(s);
+          case 'fetch_kept':
+          case 'discard_kept':
+            return this.takeKept(s, msg.jobId, msg.type === 'fetch_kept');
         }
         return;
       }
@@ -607,6 +620,8 @@ export class Daemon {
     const job: Job = {
       id: `${++this.jobCounter}-${randomBytes(3).toString('hex')}`,
       ref: msg.ref,
+      keep: msg.keep === true && s.clientId !== undefined,
+      ...(msg.note !== undefined && { note: msg.note }),
       session: s,
       content: images[0],
       styles: styles.map(({ image, weight }) => ({ image, ...(weight !== undefined && { weight }) })),
@@ -668,6 +683,7 @@ export class Daemon {
 
   private onDone(job: Job, r: EngineResult): void {
     const s = job.session;
+    if (s.closed && job.keep && s.clientId) return this.keepResult(job, s.clientId, r);
     this.log.info(`job ${job.id} ${r.stopped ? 'stopped and kept' : 'done'}: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
     this.send(job, () => {
       s.sendBinary(encodeFrame({ type: 'result', jobId: job.id, mime: 'image/png', width: r.width, height: r.height }, r.png));
@@ -677,6 +693,42 @@ export class Daemon {
         ...(r.stopped && { stopped: true }),
       });
     });
+  }
+
+  // ---- Kept results (jobs that outlive their connection) ----------------------------------------
+
+  /** The client's kept jobs: finished ones, and its detached jobs still waiting or running. */
+  private keptJobs(clientId: string): KeptJob[] {
+    const done = this.kept.list(clientId);
+    const detached: KeptJob[] = [];
+    for (const job of [...this.queue.waitingJobs(), ...(this.queue.running ? [this.queue.running] : [])]) {
+      if (!job.keep || !job.session.closed || job.session.clientId !== clientId || done.some((k) => k.jobId === job.id)) continue;
+      detached.push({ jobId: job.id, ref: job.ref, ...(job.note !== undefined && { note: job.note }), state: job.state === 'running' ? 'running' : 'waiting' });
+    }
+    return [...detached, ...done];
+  }
+
+  private sendKept(s: Session): void {
+    s.sendJson({ type: 'kept', jobs: s.clientId ? this.keptJobs(s.clientId) : [] });
+  }
+
+  private keepResult(job: Job, clientId: string, r: EngineResult): void {
+    const done: DoneMessage = {
+      type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
+      iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
+    };
+    const dropped = this.kept.add({ clientId, jobId: job.id, ref: job.ref, ...(job.note !== undefined && { note: job.note }), png: r.png, done, finishedAt: Date.now() });
+    this.log.info(`job ${job.id} done after its client left: result kept for it${dropped.length ? ` (${dropped.length} older kept result(s) dropped)` : ''}`);
+    for (const open of this.sessions) if (open.clientId === clientId && open.authed) this.sendKept(open);
+  }
+
+  private takeKept(s: Session, jobId: string, send: boolean): void {
+    const r = s.clientId ? this.kept.take(s.clientId, jobId) : undefined;
+    // Answered with the jobId, so the client can tell which fetch failed.
+    if (!r) return s.sendError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`, { jobId });
+    if (!send) return;
+    s.sendBinary(encodeFrame({ type: 'result', jobId: r.jobId, mime: 'image/png', width: r.done.width, height: r.done.height }, r.png));
+    s.sendJson(r.done);
   }
 
   private onFailed(job: Job, err: unknown): void {
@@ -788,6 +840,7 @@ export class Daemon {
     if (!this.sessions.delete(s)) return;
     let dropped = 0;
     for (const job of s.jobs.values()) {
+      if (job.keep) continue; // it outlives the connection; its result waits in this.kept
       if (job.state === 'queued') {
         this.queue.remove(job.id);
         s.jobs.delete(job.id);
@@ -799,7 +852,7 @@ export class Daemon {
     }
     // Unpaired connections were logged when refused; a second line each would double a flood.
     if (s.authed) {
-      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${s.jobs.size ? ', running job cancelled' : ''}`);
+      this.log.info(`${s.label} disconnected (${code}${reason ? ` ${reason}` : ''})${dropped ? `, ${dropped} waiting job(s) dropped` : ''}${[...s.jobs.values()].some((j) => !j.keep) ? ', running job cancelled' : ''}${[...s.jobs.values()].some((j) => j.keep) ? ', kept job(s) go on' : ''}`);
     }
     if (dropped) this.announceQueue();
   }

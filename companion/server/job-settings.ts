@@ -4,8 +4,8 @@
  */
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { WireSettings } from '../../protocol/messages.ts';
-import { SETTING_BOUNDS, resolveSettings } from '../engine/settings.ts';
-import { StylizeError } from '../engine/errors.ts';
+import { SETTING_BOUNDS } from '../engine/settings.ts';
+import { toEngineSettings } from './wire-settings.ts';
 import type { StylizeSettings } from '../engine/types.ts';
 
 export interface JobSettingLimits {
@@ -23,13 +23,7 @@ export function checkJobSettings(raw: WireSettings | undefined, limits: JobSetti
   const settings: Record<string, unknown> = { ...(raw ?? {}) };
   if (settings.previewEvery === undefined) settings.previewEvery = limits.previewEvery;
   if (settings.size === undefined) settings.size = limits.defaultSize;
-  let resolved: StylizeSettings;
-  try {
-    resolved = resolveSettings(settings);
-  } catch (err) {
-    if (err instanceof StylizeError) throw new ProtocolError('bad_setting', err.message);
-    throw err;
-  }
+  const resolved = toEngineSettings(settings);
   if (resolved.size > limits.maxSize) {
     throw new ProtocolError('bad_setting', `size must be between ${SETTING_BOUNDS.size.min} and ${limits.maxSize} on this companion (got ${resolved.size}); its owner can raise --max-size.`);
   }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DEFAULT_PORT } from '../../protocol/messages.ts';
 import { configFile, defaultStyleLibrary, defaultTokenFile } from './paths.ts';
 import { normalizeOrigin } from './origin.ts';
-import { backendNames } from '../engine/backends.ts';
+import { backendNames } from '../engine/select-backend.ts';
 
 export interface DaemonOptions {
   host: string;

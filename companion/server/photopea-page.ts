@@ -3,14 +3,16 @@
  * pages in a panel iframe, and a page from the companion's origin may open the companion's
  * WebSocket (its own origin is admitted). Routes:
  *   GET /photopea              the plugin page (dist/plugin/photopea.html from `npm run build`)
- *   GET /photopea/icon.svg     its icon for Photopea's side bar
- *   GET /photopea/plugin.json  the plugin entry for Photopea's configuration, and the URL that opens
- *                              Photopea with the plugin added
+ *   GET /photopea/icon.png     its icon for Photopea's side bar (Photopea wants a .png icon URL)
+ *   GET /photopea/icon.svg     the same icon as SVG
+ *   GET /photopea/plugin.json  the plugin entry as Photopea's Window > Plugins takes it: a flat
+ *                              {name, url, icon}
  * Only Photopea (and origins allowed with --allow-origin) may frame the page: CSP frame-ancestors.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type http from 'node:http';
+import sharp from 'sharp';
 import { PROJECT_ROOT } from './paths.ts';
 
 /** Photopea's origins: the page is framed there, and may be fetched from there (CORS). */
@@ -25,22 +27,22 @@ const ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect 
   `<path d="M6 24c4-10 8-14 12-14s6 3 8 6" fill="none" stroke="#f2c14e" stroke-width="3" stroke-linecap="round"/>` +
   `<circle cx="22" cy="9" r="3" fill="#5fb3f9"/><path d="M6 27h20" stroke="#e8685a" stroke-width="2" stroke-linecap="round"/></svg>`;
 
+/** What Photopea's Window > Plugins accepts from a URL: flat, and an icon whose URL ends in .png. */
 export interface PhotopeaPluginEntry {
   name: string;
   url: string;
-  width: number;
-  height: number;
   icon: string;
 }
 
-/** The entry Photopea's configuration takes ({"environment": {"plugins": [entry]}}). */
 export function photopeaPluginEntry(baseUrl: string): PhotopeaPluginEntry {
-  return { name: 'Stylize', url: `${baseUrl}${PHOTOPEA_PATH}`, width: PANEL.width, height: PANEL.height, icon: `${baseUrl}${PHOTOPEA_PATH}/icon.svg` };
+  return { name: 'Stylize', url: `${baseUrl}${PHOTOPEA_PATH}`, icon: `${baseUrl}${PHOTOPEA_PATH}/icon.png` };
 }
 
-/** https://www.photopea.com#{...}: opens Photopea with the plugin in its side bar. */
-export function photopeaOpenUrl(baseUrl: string): string {
-  return `https://www.photopea.com#${encodeURIComponent(JSON.stringify({ environment: { plugins: [photopeaPluginEntry(baseUrl)] } }))}`;
+/** 160 x 160: Photopea shows icons at multiples of 20 screen pixels. Rendered once, on first use. */
+let iconPng: Promise<Buffer> | null = null;
+function iconAsPng(): Promise<Buffer> {
+  iconPng ??= sharp(Buffer.from(ICON), { density: 360 }).resize(160, 160).png().toBuffer();
+  return iconPng;
 }
 
 export function isPhotopeaPath(pathname: string): boolean {
@@ -59,7 +61,7 @@ export interface PhotopeaPageContext {
 /** Serves the Photopea routes. The daemon has checked Host and Origin already. */
 export async function servePhotopea(pluginDir: string, req: http.IncomingMessage, res: http.ServerResponse, ctx: PhotopeaPageContext): Promise<void> {
   const pathname = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
-  const send = (status: number, type: string, body: string, headers: Record<string, string> = {}) => {
+  const send = (status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}) => {
     res.writeHead(status, {
       'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...ctx.cors, ...headers,
     });
@@ -69,9 +71,9 @@ export async function servePhotopea(pluginDir: string, req: http.IncomingMessage
     return send(405, 'text/plain; charset=utf-8', `${req.method} is not supported here; the Photopea page answers GET.`, { allow: 'GET, HEAD' });
   }
   if (pathname === `${PHOTOPEA_PATH}/icon.svg`) return send(200, 'image/svg+xml', ICON);
+  if (pathname === `${PHOTOPEA_PATH}/icon.png`) return send(200, 'image/png', await iconAsPng());
   if (pathname === `${PHOTOPEA_PATH}/plugin.json`) {
-    const entry = photopeaPluginEntry(ctx.baseUrl);
-    return send(200, 'application/json; charset=utf-8', JSON.stringify({ plugin: entry, open: photopeaOpenUrl(ctx.baseUrl) }, null, 2));
+    return send(200, 'application/json; charset=utf-8', JSON.stringify(photopeaPluginEntry(ctx.baseUrl), null, 2));
   }
   if (pathname !== PHOTOPEA_PATH) {
     return send(404, 'text/plain; charset=utf-8', `Nothing at ${pathname}. The Photopea plugin is at ${PHOTOPEA_PATH}.`);

@@ -159,7 +159,7 @@ function banner(d: Daemon): string {
     `  Styles    ${i.styleCount}: the built-in paintings, then yours in ${tildify(i.styleLibrary)}`,
     `  Plugin    In Figma: Plugins > Development > Import plugin from manifest..., choose`,
     `            ${path.join(PROJECT_ROOT, 'manifest.json')}; run Stylize and paste the token when it asks.`,
-    `            In Photopea: http://${host}:${i.port}${PHOTOPEA_PATH}/plugin.json has the plugin entry and a link that opens Photopea with it.`,
+    `            In Photopea: http://${host}:${i.port}${PHOTOPEA_PATH}/plugin.json is the plugin entry for Window > Plugins (see docs/photopea.md).`,
     ...(d.opts.allowOrigins.length ? [`  Origins   also allowed: ${d.opts.allowOrigins.join(', ')}`] : []),
     '',
     'Ready. Leave this running; Ctrl+C stops it. `npx stylize doctor` checks the set-up.',

@@ -17,6 +17,9 @@ export interface Job {
   state: 'queued' | 'running';
   /** Last position told to the client, so `queue` updates go out only on change. */
   lastPosition: number;
+  /** Survives its connection: kept for session.clientId (submit.keep with hello.clientId). */
+  keep: boolean;
+  note?: string;
   /** Why a running job was cancelled, once it was. */
   cancelReason?: 'client' | 'shutdown' | 'disconnect';
   /** The client asked to stop and keep (`finish`): the result is the image as it was. */
@@ -36,6 +39,8 @@ const DRAIN_POLL_MS = 50;
 export class Session {
   authed = false;
   clientName = '';
+  /** The client's stable id from hello, if it sent one (kept results come back to it). */
+  clientId?: string;
   readonly jobs = new Map<string, Job>();
   errors = 0;
   closed = false;

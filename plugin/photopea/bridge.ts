@@ -9,7 +9,9 @@
  * marker carrying the body's result or error. Buffers count only between the two markers; the
  * "done" after the end marker closes the script (if that "done" is lost, a short grace period
  * closes it instead). One script is in flight at a time; each has a timeout, after which it is
- * abandoned and anything it still sends is ignored (its markers carry an old number).
+ * abandoned and anything it still sends is ignored (its markers carry an old number). A script that
+ * reads a property of undefined ends inside Photopea with no output and no "done" at all, so the
+ * timeout is the only sign: each script gets one that fits it (a selection poll: seconds).
  * No DOM types: the window is described structurally, so this also runs under Node.
  */
 import { HostError } from '../host/host.ts';
@@ -159,15 +161,20 @@ export class PhotopeaBridge {
 
   private wrap(n: number, body: string): string {
     const mark = (kind: string) => JSON.stringify(`${this.prefix}${kind}|${n}|`);
-    // Old JavaScript only: this text runs in Photopea's script engine.
+    // Old JavaScript only: this text runs in Photopea's script engine. The body is a function
+    // defined outside the try block and only called inside it, so its `return`s are its own
+    // (Photopea loses a `return` written inside try); no `finally` (Photopea does not run it).
     return [
       `app.echoToOE(${mark('b')});`,
+      `var __stylizeBody = function () {\n${body}\n};`,
+      'var __stylizeResult = null, __stylizeError = null;',
       'try {',
-      `  var __stylizeResult = (function () {\n${body}\n  })();`,
-      `  app.echoToOE(${mark('k')} + (__stylizeResult === undefined || __stylizeResult === null ? "" : String(__stylizeResult)));`,
-      '} catch (__stylizeError) {',
-      `  app.echoToOE(${mark('e')} + String(__stylizeError && __stylizeError.message ? __stylizeError.message : __stylizeError));`,
+      '  __stylizeResult = __stylizeBody();',
+      '} catch (__stylizeCaught) {',
+      '  __stylizeError = __stylizeCaught === undefined || __stylizeCaught === null ? "unknown error" : __stylizeCaught;',
       '}',
+      `if (__stylizeError !== null) app.echoToOE(${mark('e')} + String(__stylizeError.message ? __stylizeError.message : __stylizeError));`,
+      `else app.echoToOE(${mark('k')} + (__stylizeResult === undefined || __stylizeResult === null ? "" : String(__stylizeResult)));`,
     ].join('\n');
   }
 

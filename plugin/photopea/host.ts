@@ -3,7 +3,7 @@
  * Live Messaging (PhotopeaBridge). Photopea has no selection events and no per-layer export, so:
  * the active layer is polled; a layer is exported by hiding the others and saving the canvas
  * (scripts.ts), then cut out here; a result is opened into the document as a layer (app.open with
- * asSmart) and moved onto the source's bounds.
+ * asSmart) and moved onto the source's bounds. Layers are named by Photopea's layer id.
  */
 import {
   HostError, type Bounds, type Host, type HostErrorCode, type HostTraits, type LayerPixels, type LayerSummary,
@@ -12,8 +12,8 @@ import {
 import { pngSize } from '../host/png.ts';
 import type { PluginSettings } from '../host/settings.ts';
 import type { PhotopeaBridge } from './bridge.ts';
-import { clipToCanvas, cropLayer, pngDataUrl, resizePng } from './image.ts';
-import { exportScript, openAsLayerScript, preparePlaceScript, selectionScript, settlePlaceScript } from './scripts.ts';
+import { clipToCanvas, cropLayer, opaqueBox, pngDataUrl, resizePng } from './image.ts';
+import { exportScript, placeScript, selectionScript } from './scripts.ts';
 import type { PageSettingsStore } from './settings-store.ts';
 
 export const PHOTOPEA_TRAITS: Partial<HostTraits> = {
@@ -30,23 +30,9 @@ export const NOT_IN_PHOTOPEA =
   'This page is the Stylize plugin for Photopea and works inside Photopea only. Add it to Photopea as a plugin ' +
   '(the companion serves its settings at /photopea/plugin.json; see the README), then open it from Photopea’s side bar.';
 
-/** A layer as the plugin names it: its path from the bottom of each layer list, and its name. */
-export interface LayerRef {
-  path: number[];
-  name: string;
-}
-
-/** "2.0:Photo" (path 2.0, name Photo); ":Photo" when the path is unknown (found by name). */
-export function layerId(ref: LayerRef): string {
-  return `${ref.path.join('.')}:${ref.name}`;
-}
-
-export function parseLayerId(id: string): LayerRef | null {
-  const colon = id.indexOf(':');
-  if (colon < 0) return null;
-  const head = id.slice(0, colon);
-  if (head !== '' && !/^\d+(\.\d+)*$/.test(head)) return null;
-  return { path: head === '' ? [] : head.split('.').map(Number), name: id.slice(colon + 1) };
+/** Photopea's layer id as the plugin's layer id ("12"); null for anything else. */
+export function parseLayerId(id: string): number | null {
+  return /^\d{1,15}$/.test(id) ? Number(id) : null;
 }
 
 export function resultLayerName(sourceName: string, styleName: string): string {
@@ -55,7 +41,7 @@ export function resultLayerName(sourceName: string, styleName: string): string {
 
 interface SelectionReply {
   doc: { name: string; width: number; height: number } | null;
-  layer?: { name: string; group: boolean; visible: boolean; bounds: [number, number, number, number]; path: number[] | null };
+  layer?: { id: string | null; name: string; group: boolean; visible: boolean; bounds: [number, number, number, number] | null; selection: boolean };
 }
 
 interface ScriptError { error: HostErrorCode; message: string }
@@ -84,9 +70,8 @@ export interface PhotopeaHostOptions {
   framed?: boolean;
   /** How often the active layer is read (ms); Photopea sends no selection events. */
   pollMs?: number;
-  /** After opening a result: how often and how long to look for the new layer (it may still be loading). */
-  settleDelayMs?: number;
-  settleTries?: number;
+  /** How long one read of the active layer may take (ms): it is small, so seconds, not the export's limit. */
+  pollTimeoutMs?: number;
 }
 
 export class PhotopeaHost implements Host {
@@ -96,8 +81,9 @@ export class PhotopeaHost implements Host {
   private readonly store: PageSettingsStore;
   private readonly framed: boolean;
   private readonly pollMs: number;
-  private readonly settleDelayMs: number;
-  private readonly settleTries: number;
+  private readonly pollTimeoutMs: number;
+  /** Layer sizes seen without a selection: while one is active, Photopea reports its bounds instead. */
+  private readonly sizes = new Map<string, Bounds>();
   private readonly listeners = new Set<(selection: SelectionSnapshot) => void>();
   private snapshot: SelectionSnapshot = { seq: 0, layers: [] };
   private lastReply: string | null = null;
@@ -112,8 +98,7 @@ export class PhotopeaHost implements Host {
     this.store = options.settings;
     this.framed = options.framed ?? true;
     this.pollMs = options.pollMs ?? 1000;
-    this.settleDelayMs = options.settleDelayMs ?? 250;
-    this.settleTries = options.settleTries ?? 40;
+    this.pollTimeoutMs = options.pollTimeoutMs ?? 5000;
   }
 
   private requireFrame(): void {
@@ -126,24 +111,31 @@ export class PhotopeaHost implements Host {
     const doc = reply.doc;
     const l = reply.layer;
     if (!doc || !l) return [];
-    const b = boundsOf(l.bounds);
+    if (l.id === null) {
+      return [{ id: '', name: l.name, type: 'LAYER', width: 0, height: 0, canReplace: false,
+        problem: 'This version of Photopea gives its layers no id, which the plugin needs to find the layer again. Update Photopea, or report this.' }];
+    }
+    if (l.bounds) this.sizes.set(l.id, boundsOf(l.bounds));
+    // With a selection active the layer's own bounds cannot be read without touching the selection;
+    // the last size seen is shown, and the export puts the selection aside to read the real one.
+    const b = this.sizes.get(l.id) ?? null;
     const summary: LayerSummary = {
-      id: layerId({ path: l.path ?? [], name: l.name }),
+      id: l.id,
       name: l.name,
       type: l.group ? 'GROUP' : 'LAYER',
-      width: b.width,
-      height: b.height,
+      width: b?.width ?? 0,
+      height: b?.height ?? 0,
       canReplace: true,
     };
     if (!l.visible) summary.problem = `“${l.name}” is hidden. Show it (eye icon in the Layers panel) to stylize it.`;
-    else if (!(b.width >= 1 && b.height >= 1)) summary.problem = `“${l.name}” has no pixels. Pick a layer with content.`;
-    else if (!clipToCanvas(b, doc.width, doc.height)) summary.problem = `“${l.name}” lies outside the canvas. Move it onto the canvas to stylize it.`;
+    else if (b && !(b.width >= 1 && b.height >= 1)) summary.problem = `“${l.name}” has no pixels. Pick a layer with content.`;
+    else if (b && !clipToCanvas(b, doc.width, doc.height)) summary.problem = `“${l.name}” lies outside the canvas. Move it onto the canvas to stylize it.`;
     return [summary];
   }
 
   /** Reads the active layer; tells the listeners when it changed. */
   private async readSelection(): Promise<SelectionSnapshot> {
-    const { value } = await this.bridge.run(selectionScript(), { what: 'reading the active layer' });
+    const { value } = await this.bridge.run(selectionScript(), { what: 'reading the active layer', timeoutMs: this.pollTimeoutMs });
     if (value !== this.lastReply) {
       const layers = this.summarize(parseReply<SelectionReply>(value, 'reading the active layer'));
       this.lastReply = value;
@@ -182,10 +174,10 @@ export class PhotopeaHost implements Host {
   async exportLayer(id: string, maxSide: number): Promise<LayerPixels> {
     this.requireFrame();
     if (!Number.isFinite(maxSide) || maxSide < 1) throw new HostError('bad_request', `The export size must be at least 1 px; got ${maxSide}.`);
-    const ref = parseLayerId(id);
-    if (!ref) throw new HostError('bad_request', `“${id}” is not a Photopea layer id of this plugin.`);
-    const run = await this.bridge.run(exportScript(ref), { what: `reading “${ref.name}”` });
-    const reply = parseReply<{ name: string; path: number[]; bounds: number[]; doc: [number, number] }>(run.value, 'reading the layer');
+    const layer = parseLayerId(id);
+    if (layer === null) throw new HostError('bad_request', `“${id}” is not a Photopea layer id of this plugin.`);
+    const run = await this.bridge.run(exportScript(layer), { what: 'reading the layer' });
+    const reply = parseReply<{ id: string; name: string; bounds: number[]; doc: [number, number] }>(run.value, 'reading the layer');
     const canvas = run.buffers[run.buffers.length - 1];
     if (!canvas) throw new HostError('export_failed', `Photopea did not send the pixels of “${reply.name}”. Try again.`);
     const box = clipToCanvas(boundsOf(reply.bounds), reply.doc[0], reply.doc[1]);
@@ -197,7 +189,7 @@ export class PhotopeaHost implements Host {
       throw new HostError('export_failed', `The pixels Photopea sent for “${reply.name}” could not be read: ${err instanceof Error ? err.message : String(err)}.`);
     }
     return {
-      id: layerId({ path: reply.path, name: reply.name }),
+      id: reply.id,
       name: reply.name,
       png: cut.png,
       pixelWidth: cut.width,
@@ -221,43 +213,28 @@ export class PhotopeaHost implements Host {
     }
     const b = request.bounds;
     const target = { x: Math.round(b.x), y: Math.round(b.y), width: Math.max(1, Math.round(b.width)), height: Math.max(1, Math.round(b.height)) };
-    const ref = parseLayerId(request.sourceId) ?? { path: [], name: request.sourceName };
+    const sourceId = parseLayerId(request.sourceId);
 
     let png: Uint8Array;
+    let opaque: [number, number, number, number] | null;
     try {
       // Photopea gets the picture at the layer's own pixel size, so nothing needs scaling there.
       png = await resizePng(request.png, target.width, target.height);
+      // Photopea's bounds cover only opaque pixels: the script moves those onto their place.
+      opaque = await opaqueBox(png);
     } catch (err) {
       throw new HostError('place_failed', `The result could not be prepared for Photopea: ${err instanceof Error ? err.message : String(err)}.`);
     }
-    const prep = parseReply<{ found: boolean; count: number; path?: number[] }>(
-      (await this.bridge.run(preparePlaceScript(ref), { what: 'preparing to add the result' })).value, 'preparing to add the result');
-    const sourceName = prep.found ? ref.name : request.sourceName;
-    const newName = resultLayerName(sourceName, request.styleName);
-    await this.bridge.run(openAsLayerScript(pngDataUrl(png)), { what: 'adding the result picture' });
-
-    const replace = request.mode === 'replace' && prep.found && prep.path !== undefined;
-    let settled: { path: number[] | null; bounds: number[]; hidden: number[] | null } | null = null;
-    for (let i = 0; i < this.settleTries && !settled; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, this.settleDelayMs));
-      const reply = parseReply<{ pending?: boolean; path: number[] | null; bounds: number[]; hidden: number[] | null }>(
-        (await this.bridge.run(settlePlaceScript({
-          before: prep.count, ...target, newName,
-          ...(replace && { hide: { path: prep.path!, name: ref.name } }),
-        }), { what: 'moving the result into place' })).value, 'moving the result into place');
-      if (!reply.pending) settled = reply;
-    }
-    if (!settled) {
-      throw new HostError('place_failed', `Photopea did not add the result picture to the document within ${Math.round((this.settleTries * this.settleDelayMs) / 1000)} s. Check the Layers panel; run Stylize again if it is missing.`);
-    }
-    const outcome: PlaceOutcome = {
-      nodeId: layerId({ path: settled.path ?? [], name: newName }),
-      mode: replace && settled.hidden ? 'replace' : 'new-layer',
-    };
-    if (!prep.found) {
-      outcome.note = `“${request.sourceName}” was deleted or renamed while it was being stylized; the result was added where it was.`;
+    if (!opaque) throw new HostError('place_failed', 'The result is fully transparent, so there is nothing to add. Try other settings or another style.');
+    const newName = resultLayerName(request.sourceName, request.styleName);
+    const placed = parseReply<{ id: string | null; found: boolean; bounds: number[] | null; hidden: boolean }>((await this.bridge.run(placeScript({
+      sourceId, x: target.x, y: target.y, opaque, dataUrl: pngDataUrl(png), newName, hide: request.mode === 'replace',
+    }), { what: 'adding the result' })).value, 'adding the result');
+    const outcome: PlaceOutcome = { nodeId: placed.id ?? '', mode: placed.hidden ? 'replace' : 'new-layer' };
+    if (!placed.found) {
+      outcome.note = `“${request.sourceName}” was deleted while it was being stylized; the result was added where it was.`;
     } else if (outcome.mode === 'replace') {
-      outcome.note = `“${ref.name}” is kept, hidden, under the result; show it again in the Layers panel to compare.`;
+      outcome.note = `“${request.sourceName}” is kept, hidden, under the result; show it again in the Layers panel to compare.`;
     }
     return outcome;
   }

@@ -88,6 +88,29 @@ export async function resizePng(png: Uint8Array, width: number, height: number):
   }
 }
 
+/** The box [left, top, right, bottom] of a PNG's non-transparent pixels; null when it has none. */
+export async function opaqueBox(png: Uint8Array): Promise<[number, number, number, number] | null> {
+  const image = await decode(png);
+  try {
+    const { ctx } = makeCanvas(image.width, image.height);
+    ctx.drawImage(image, 0, 0);
+    const d = ctx.getImageData(0, 0, image.width, image.height).data;
+    let x0 = image.width, y0 = image.height, x1 = 0, y1 = 0;
+    for (let y = 0; y < image.height; y++) {
+      for (let x = 0; x < image.width; x++) {
+        if (d[(y * image.width + x) * 4 + 3] === 0) continue;
+        if (x < x0) x0 = x;
+        if (y < y0) y0 = y;
+        if (x >= x1) x1 = x + 1;
+        if (y >= y1) y1 = y + 1;
+      }
+    }
+    return x1 > x0 && y1 > y0 ? [x0, y0, x1, y1] : null;
+  } finally {
+    image.close();
+  }
+}
+
 export function pngDataUrl(png: Uint8Array): string {
   let binary = '';
   const CHUNK = 0x8000; // String.fromCharCode takes a limited number of arguments

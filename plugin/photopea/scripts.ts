@@ -1,17 +1,22 @@
 /**
- * The scripts the plugin sends to Photopea. Photopea runs scripts written in old JavaScript (ES3/ES5
- * with Photoshop's document model), so everything in these strings is ES5: `var`, function
- * expressions, string concatenation; no arrow functions, template literals, let/const, classes,
- * spread or JSON (results are built by hand with __q). Values from the plugin enter only through
- * jsLiteral, never by pasting text into code.
+ * The scripts the plugin sends to Photopea. Photopea runs scripts in its own interpreter of old
+ * JavaScript (ES5 with Photoshop's document model), so everything in these strings is ES5: `var`,
+ * function expressions, string concatenation; results are JSON built by hand with __q. Values from
+ * the plugin enter only through jsLiteral, never by pasting text into code.
  *
- * Every body returns a string (a JSON object, built with __q) that the bridge hands back; errors a
- * designer should read come back as {"error": code, "message": text}.
+ * Photopea's interpreter differs from a browser's (recorded by a plugin author inside Photopea; see
+ * docs/photopea.md), so these scripts follow four rules:
+ * - no `finally` (it does not run) and no `return` inside try/catch (it is lost): a try block only
+ *   records what failed, and the code after it decides;
+ * - every property read whose object can be undefined is guarded: such a read ends the script with
+ *   no output, no "done" and no catch, which the plugin could only see as a timeout;
+ * - layers are addressed by `layer.id` (stable while the document is open), never by path or name;
+ * - while a selection is active, `layer.bounds` are the selection's and transforms move only the
+ *   selected pixels, so the selection is stored, cleared and put back around bounds reads and
+ *   transforms.
  *
- * Layers are addressed by their path from the bottom of each layer list (doc.layers[0] is the top
- * layer in Photoshop's model, so bottom-based indices do not change when a layer is added above),
- * checked against the layer's name; if the name no longer matches, a layer with that name is looked
- * for (when exactly one has it).
+ * Every body returns a string (a JSON object) that the bridge hands back; errors a designer should
+ * read come back as {"error": code, "message": text}.
  */
 
 /** A JavaScript literal for a value, safe inside ES5 source (U+2028/2029 and lone surrogates escaped). */
@@ -20,14 +25,16 @@ export function jsLiteral(value: string | number | boolean | null | readonly (st
 }
 
 /**
- * Helpers every script starts with. __q quotes a string as JSON; __num reads a number that may be a
- * UnitValue (Photoshop) or a plain number (Photopea).
+ * Helpers every script starts with. __num reads a UnitValue (Photopea's bounds and sizes) or a
+ * number; __box gives a layer's bounds as numbers (null when Photopea gives none); __byId finds a
+ * layer and the groups above it; __selSave / __selRestore store, clear and put back the selection.
  */
 export const PRELUDE = String.raw`
 function __num(v) {
   if (typeof v === "number") return v;
-  if (v && typeof v.value === "number") return v.value;
-  return parseFloat(v);
+  if (v === undefined || v === null) return NaN;
+  if (typeof v.value === "number") return v.value;
+  return parseFloat(String(v));
 }
 function __q(s) {
   s = String(s);
@@ -45,57 +52,44 @@ function __q(s) {
 function __err(code, message) {
   return "{\"error\":" + __q(code) + ",\"message\":" + __q(message) + "}";
 }
+function __doc() {
+  var d = null;
+  try { d = app.activeDocument; } catch (e) { d = null; }
+  return d ? d : null;
+}
+function __four(b) {
+  if (!b || typeof b.length !== "number" || b.length < 4) return null;
+  var r = [__num(b[0]), __num(b[1]), __num(b[2]), __num(b[3])];
+  for (var i = 0; i < 4; i++) if (!(r[i] === r[i])) return null;
+  return r;
+}
 function __box(l) {
-  var b = l.bounds;
-  return [__num(b[0]), __num(b[1]), __num(b[2]), __num(b[3])];
+  return l ? __four(l.bounds) : null;
+}
+function __kids(c) {
+  var ls = c ? c.layers : null;
+  return ls && typeof ls.length === "number" ? ls : null;
 }
 function __isGroup(l) {
-  return l.typename === "LayerSet" || (l.layers && typeof l.layers.length === "number" && l.typename !== "ArtLayer");
+  return l.typename === "LayerSet" || (__kids(l) !== null && l.typename !== "ArtLayer");
 }
-function __at(doc, path) {
-  var c = doc, chain = [];
-  for (var i = 0; i < path.length; i++) {
-    var ls = c.layers;
-    if (!ls) return null;
-    var k = ls.length - 1 - path[i];
-    if (k < 0 || k >= ls.length) return null;
-    c = ls[k];
-    chain.push(c);
-  }
-  return chain.length ? chain : null;
-}
-function __walk(container, path, chain, visit) {
-  var ls = container.layers;
+function __walk(container, chain, visit) {
+  var ls = __kids(container);
   if (!ls) return false;
   for (var i = 0; i < ls.length; i++) {
     var l = ls[i];
-    var p = path.concat([ls.length - 1 - i]);
+    if (!l) continue;
     var c = chain.concat([l]);
-    if (visit(l, p, c)) return true;
-    if (__isGroup(l) && __walk(l, p, c, visit)) return true;
+    if (visit(l, c)) return true;
+    if (__isGroup(l) && __walk(l, c, visit)) return true;
   }
   return false;
 }
-function __count(doc) {
-  var n = 0;
-  __walk(doc, [], [], function () { n++; return false; });
-  return n;
-}
-function __find(doc, path, name) {
-  var chain = __at(doc, path);
-  if (chain && chain[chain.length - 1].name === name) return { chain: chain, path: path };
-  var hits = [];
-  __walk(doc, [], [], function (l, p, c) {
-    if (l.name === name) hits.push({ chain: c, path: p });
-    return false;
-  });
-  return hits.length === 1 ? hits[0] : null;
-}
-function __pathOf(doc, layer) {
+function __byId(doc, id) {
   var found = null;
-  __walk(doc, [], [], function (l, p) {
-    if (l === layer) { found = p; return true; }
-    return false;
+  __walk(doc, [], function (l, c) {
+    if (l.id === id) found = c;
+    return found !== null;
   });
   return found;
 }
@@ -103,141 +97,159 @@ function __shown(chain) {
   for (var i = 0; i < chain.length; i++) if (!chain[i].visible) return false;
   return true;
 }
-function __doc() {
-  try { return app.activeDocument || null; } catch (e) { return null; }
+function __selBox(doc) {
+  var sel = doc.selection, b = null;
+  if (!sel) return null;
+  try { b = __four(sel.bounds); } catch (e) { b = null; }
+  return b && b[2] - b[0] > 0 && b[3] - b[1] > 0 ? b : null;
+}
+function __selSave(doc) {
+  var box = __selBox(doc);
+  if (!box) return null;
+  var sel = doc.selection, saved = { box: box, ch: null };
+  try {
+    var chs = doc.channels;
+    if (chs && typeof chs.add === "function" && typeof sel.store === "function" && typeof sel.load === "function") {
+      saved.ch = chs.add();
+      sel.store(saved.ch);
+    }
+  } catch (e) { saved.ch = null; }
+  sel.deselect();
+  return saved;
+}
+function __selRestore(doc, saved) {
+  if (!saved) return;
+  var sel = doc.selection;
+  if (!sel) return;
+  if (saved.ch) {
+    sel.load(saved.ch);
+    if (typeof saved.ch.remove === "function") saved.ch.remove();
+  } else if (typeof sel.select === "function") {
+    var b = saved.box;
+    sel.select([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]);
+  }
+}
+function __idOf(l) {
+  var id = l.id;
+  return typeof id === "number" || typeof id === "string" ? String(id) : null;
 }
 `;
 
-export interface ScriptParams {
-  path: readonly number[];
-  name: string;
-}
-
-/** The active document and its active layer (read only: nothing in the document changes). */
+/** The active document and its active layer (read only: the selection is left alone, so its bounds are not read while one is active). */
 export function selectionScript(): string {
   return PRELUDE + String.raw`
 var doc = __doc();
 if (!doc) return "{\"doc\":null}";
 var out = "{\"doc\":{\"name\":" + __q(doc.name) + ",\"width\":" + __num(doc.width) + ",\"height\":" + __num(doc.height) + "}";
-var L = null;
-try { L = doc.activeLayer; } catch (e) { L = null; }
+var L = doc.activeLayer;
 if (L) {
-  var path = __pathOf(doc, L);
-  var shown = L.visible;
-  if (path) shown = __shown(__at(doc, path));
-  var b = __box(L);
-  out += ",\"layer\":{\"name\":" + __q(L.name) + ",\"group\":" + (__isGroup(L) ? "true" : "false") +
-    ",\"visible\":" + (shown ? "true" : "false") + ",\"bounds\":[" + b.join(",") + "]" +
-    ",\"path\":" + (path ? "[" + path.join(",") + "]" : "null") + "}";
+  var id = __idOf(L);
+  var chain = id === null ? null : __byId(doc, L.id);
+  var shown = chain ? __shown(chain) : !!L.visible;
+  var selected = __selBox(doc) !== null;
+  var b = selected ? null : __box(L);
+  out += ",\"layer\":{\"id\":" + (id === null ? "null" : __q(id)) + ",\"name\":" + __q(L.name) +
+    ",\"group\":" + (__isGroup(L) ? "true" : "false") + ",\"visible\":" + (shown ? "true" : "false") +
+    ",\"bounds\":" + (b ? "[" + b.join(",") + "]" : "null") + ",\"selection\":" + (selected ? "true" : "false") + "}";
 }
 return out + "}";
 `;
 }
 
 /**
- * Exports one layer: every other layer is hidden, the document is saved to the plugin as PNG
- * (doc.saveToOE("png") posts an ArrayBuffer), and every visibility changed is put back, also when
- * saving fails. Returns the layer's bounds and the document's size (the PNG is the whole canvas).
+ * Exports one layer: the selection is put aside, every layer beside the layer and its groups is
+ * hidden, the document is saved to the plugin as PNG (doc.saveToOE("png") posts an ArrayBuffer),
+ * then every visibility changed and the selection are put back, also when saving fails. Returns
+ * the layer's bounds (its opaque pixels) and the document's size (the PNG is the whole canvas).
  */
-export function exportScript(p: ScriptParams): string {
+export function exportScript(layerId: number): string {
   return PRELUDE + String.raw`
 var doc = __doc();
 if (!doc) return __err("not_found", "No document is open in Photopea. Open one and pick the layer again.");
-var name = ` + jsLiteral(p.name) + String.raw`;
-var hit = __find(doc, ` + jsLiteral(p.path) + String.raw`, name);
-if (!hit) return __err("not_found", "The layer \u201c" + name + "\u201d is no longer in the document (deleted, renamed, or another document is active). Pick it again.");
-var chain = hit.chain, path = hit.path, L = chain[chain.length - 1];
+var chain = __byId(doc, ` + jsLiteral(layerId) + String.raw`);
+if (!chain) return __err("not_found", "The layer is no longer in the document (deleted, or another document is active). Pick it again.");
+var L = chain[chain.length - 1];
 if (!__shown(chain)) return __err("unsupported", "\u201c" + L.name + "\u201d is hidden. Show it (eye icon in the Layers panel) to stylize it.");
+var saved = __selSave(doc);
 var b = __box(L);
-if (!(b[2] - b[0] >= 1 && b[3] - b[1] >= 1)) return __err("unsupported", "\u201c" + L.name + "\u201d has no pixels. Pick a layer with content.");
-var changed = [];
-function setVisible(l, v) {
-  if (l.visible !== v) { changed.push([l, l.visible]); l.visible = v; }
+if (!b || !(b[2] - b[0] >= 1 && b[3] - b[1] >= 1)) {
+  __selRestore(doc, saved);
+  return __err("unsupported", "\u201c" + L.name + "\u201d has no pixels. Pick a layer with content.");
 }
-function hideOthers(container, depth) {
-  var ls = container.layers;
-  var keep = ls.length - 1 - path[depth];
-  for (var i = 0; i < ls.length; i++) {
-    if (i !== keep) setVisible(ls[i], false);
-    else if (depth < path.length - 1) hideOthers(ls[i], depth + 1);
+var keep = {};
+for (var k = 0; k < chain.length; k++) keep["i" + chain[k].id] = true;
+var changed = [];
+var containers = [doc].concat(chain.slice(0, chain.length - 1));
+for (var d = 0; d < containers.length; d++) {
+  var ls = __kids(containers[d]);
+  for (var i = 0; ls && i < ls.length; i++) {
+    var l = ls[i];
+    if (l && !keep["i" + l.id] && l.visible) { changed.push(l); l.visible = false; }
   }
 }
-try {
-  hideOthers(doc, 0);
-  doc.saveToOE("png");
-} finally {
-  for (var j = changed.length - 1; j >= 0; j--) changed[j][0].visible = changed[j][1];
-}
-return "{\"name\":" + __q(L.name) + ",\"path\":[" + path.join(",") + "],\"bounds\":[" + b.join(",") + "]" +
+var failed = null;
+try { doc.saveToOE("png"); } catch (e) { failed = e ? e : "unknown error"; }
+for (var j = changed.length - 1; j >= 0; j--) changed[j].visible = true;
+__selRestore(doc, saved);
+if (failed !== null) return __err("export_failed", "Photopea could not save the document as PNG: " + (failed.message ? failed.message : String(failed)));
+return "{\"id\":" + __q(__idOf(L)) + ",\"name\":" + __q(L.name) + ",\"bounds\":[" + b.join(",") + "]" +
   ",\"doc\":[" + __num(doc.width) + "," + __num(doc.height) + "]}";
 `;
 }
 
-/**
- * Before a result is opened into the document: makes the source layer active (Photopea adds the
- * opened picture above the active layer) and counts the layers, so the new one can be recognised.
- */
-export function preparePlaceScript(p: ScriptParams): string {
-  return PRELUDE + String.raw`
-var doc = __doc();
-if (!doc) return __err("not_found", "No document is open in Photopea, so the result has nowhere to go. Open the document again and run Stylize again.");
-var hit = __find(doc, ` + jsLiteral(p.path) + ', ' + jsLiteral(p.name) + String.raw`);
-if (hit) doc.activeLayer = hit.chain[hit.chain.length - 1];
-return "{\"found\":" + (hit ? "true" : "false") + ",\"count\":" + __count(doc) + (hit ? ",\"path\":[" + hit.path.join(",") + "]" : "") + "}";
-`;
-}
-
-/**
- * Opens a PNG (as a data: URL) into the active document: app.open(url, as, asSmart) with asSmart
- * true pastes the picture into the current document as a smart object layer. Alone in its script,
- * because the picture may still be loading when the script's last statement has run.
- */
-export function openAsLayerScript(dataUrl: string): string {
-  if (!dataUrl.startsWith('data:image/png;base64,')) throw new Error('openAsLayerScript takes a PNG data: URL.');
-  return PRELUDE + 'app.open(' + jsLiteral(dataUrl) + ', null, true);\nreturn "{}";\n';
-}
-
-export interface SettleParams {
-  /** The layer count before the picture was opened. */
-  before: number;
-  /** Where the picture goes (document pixels) and its size there. */
+export interface PlaceParams {
+  /** The source layer's id; null when unknown. The picture goes above it; "replace" hides it. */
+  sourceId: number | null;
+  /** Where the PNG's top-left corner goes, in document pixels. */
   x: number;
   y: number;
-  width: number;
-  height: number;
+  /** The PNG's opaque pixels [left, top, right, bottom] in its own pixels: what Photopea's bounds will report. */
+  opaque: readonly [number, number, number, number];
+  dataUrl: string;
   newName: string;
-  /** Replace: hide this layer (the source) once the result is in place. */
-  hide?: ScriptParams;
+  hide: boolean;
 }
 
 /**
- * After app.open: the new layer is the active one. Waits (returns {"pending":true}) until it is
- * there, then scales it to the source's size if Photopea scaled it, moves it onto the source's
- * bounds, names it, and for "replace" hides the source (kept, never deleted).
+ * Adds a result: makes the source layer active, opens the PNG (a data: URL) into the document with
+ * app.open(url, null, true), which places it synchronously above the active layer, centred and
+ * shrunk to fit the canvas, as the new active layer; then scales it back to its size if Photopea
+ * shrank it, moves its opaque pixels onto their place, names it, and for "replace" hides the source
+ * (kept, never deleted). The selection is put aside meanwhile. Photopea records each step as its
+ * own undo step (it has no suspendHistory).
  */
-export function settlePlaceScript(p: SettleParams): string {
+export function placeScript(p: PlaceParams): string {
+  if (!p.dataUrl.startsWith('data:image/png;base64,')) throw new Error('placeScript takes a PNG data: URL.');
+  const [ox0, oy0, ox1, oy1] = p.opaque;
   return PRELUDE + String.raw`
 var doc = __doc();
-if (!doc) return __err("place_failed", "The document was closed while the result was being added.");
-if (__count(doc) < ` + jsLiteral(p.before + 1) + String.raw`) return "{\"pending\":true}";
+if (!doc) return __err("place_failed", "No document is open in Photopea, so the result has nowhere to go. Open the document again and run Stylize again.");
+var SRC = ` + jsLiteral(p.sourceId) + String.raw`;
+var chain = SRC === null ? null : __byId(doc, SRC);
+var src = chain ? chain[chain.length - 1] : null;
+if (src) doc.activeLayer = src;
+var before = {};
+__walk(doc, [], function (l) { before["i" + l.id] = true; return false; });
+var saved = __selSave(doc);
+app.open(` + jsLiteral(p.dataUrl) + String.raw`, null, true);
 var A = doc.activeLayer;
-var X = ` + jsLiteral(p.x) + ', Y = ' + jsLiteral(p.y) + ', W = ' + jsLiteral(p.width) + ', H = ' + jsLiteral(p.height) + String.raw`;
+if (!A || before["i" + A.id]) {
+  __selRestore(doc, saved);
+  return __err("place_failed", "Photopea did not add the result picture to the document. Check the Layers panel; run Stylize again if it is missing.");
+}
+var TX = ` + jsLiteral(p.x + ox0) + ', TY = ' + jsLiteral(p.y + oy0) + ', W = ' + jsLiteral(ox1 - ox0) + ', H = ' + jsLiteral(oy1 - oy0) + String.raw`;
 var b = __box(A);
-var w = b[2] - b[0], h = b[3] - b[1];
-if (w >= 1 && h >= 1 && (Math.abs(w - W) > 1 || Math.abs(h - H) > 1)) {
-  A.resize(W / w * 100, H / h * 100, AnchorPosition.TOPLEFT);
+if (b && b[2] - b[0] >= 1 && b[3] - b[1] >= 1 && (Math.abs(b[2] - b[0] - W) > 1 || Math.abs(b[3] - b[1] - H) > 1)) {
+  A.resize(W / (b[2] - b[0]) * 100, H / (b[3] - b[1]) * 100, AnchorPosition.TOPLEFT);
   b = __box(A);
 }
-if (b[0] !== X || b[1] !== Y) A.translate(X - b[0], Y - b[1]);
+if (b && (Math.abs(b[0] - TX) >= 0.5 || Math.abs(b[1] - TY) >= 0.5)) A.translate(TX - b[0], TY - b[1]);
 A.name = ` + jsLiteral(p.newName) + String.raw`;
-var hidden = "null";
-` + (p.hide ? String.raw`var src = __find(doc, ` + jsLiteral(p.hide.path) + ', ' + jsLiteral(p.hide.name) + String.raw`);
-if (src && src.chain[src.chain.length - 1] !== A) {
-  src.chain[src.chain.length - 1].visible = false;
-  hidden = "[" + src.path.join(",") + "]";
-}
-` : '') + String.raw`var path = __pathOf(doc, A);
+var hidden = false;
+if (` + jsLiteral(p.hide) + String.raw` && src && src.id !== A.id) { src.visible = false; hidden = true; }
 b = __box(A);
-return "{\"path\":" + (path ? "[" + path.join(",") + "]" : "null") + ",\"bounds\":[" + b.join(",") + "],\"hidden\":" + hidden + "}";
+__selRestore(doc, saved);
+return "{\"id\":" + __q(__idOf(A)) + ",\"found\":" + (src ? "true" : "false") + ",\"bounds\":" + (b ? "[" + b.join(",") + "]" : "null") +
+  ",\"hidden\":" + (hidden ? "true" : "false") + "}";
 `;
 }

@@ -25,6 +25,26 @@ export function pageStorage(): StorageLike | null {
   }
 }
 
+const CLIENT_ID_KEY = 'stylize.clientId.v1';
+
+/**
+ * This page's id for the companion's kept results: made once and stored. Without storage (blocked
+ * third-party storage) every Photopea panel of this browser shares one id, so a reopened panel
+ * still finds its results.
+ */
+export function photopeaClientId(storage: StorageLike | null): string {
+  try {
+    const stored = storage?.getItem(CLIENT_ID_KEY);
+    if (stored && /^[A-Za-z0-9_-]{8,64}$/.test(stored)) return stored;
+    if (!storage) return 'photopea-page';
+    const id = `photopea-${Math.random().toString(36).slice(2, 12)}${Date.now().toString(36)}`;
+    storage.setItem(CLIENT_ID_KEY, id);
+    return id;
+  } catch {
+    return 'photopea-page';
+  }
+}
+
 /** Said once when the browser keeps no storage for the page (the settings still last the session). */
 export const STORAGE_BLOCKED =
   'This browser keeps no data for pages inside Photopea (third-party storage is blocked, as in private windows or with ' +

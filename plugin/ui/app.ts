@@ -9,6 +9,7 @@ import {
 import type { PreparingInfo, StyleInfo } from '../../protocol/messages.ts';
 import { BatchRunner, effectiveOutputSize, wireSettings, type JobView, type StyleChoice } from './batch.ts';
 import { CompanionClient, type ConnectionState } from './companion-client.ts';
+import { KeptOffer } from './kept-offer.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
 import { drawLossChart } from './loss-chart.ts';
 import { ObjectUrls } from './object-urls.ts';
@@ -25,6 +26,8 @@ export interface AppOptions {
   createClient?: (settings: PluginSettings) => CompanionClient;
   /** Where the window's policy lets it reach the companion (Figma: from manifest.json); default any port on 127.0.0.1. */
   network?: { host: string; ports: readonly number[] };
+  /** A stable id of this plugin install: jobs then outlive the window and their results are offered when it reopens. */
+  clientId?: string;
 }
 
 export class App {
@@ -92,10 +95,12 @@ export class App {
       ?? new CompanionClient({
         port: this.settings.port, token: this.settings.token, clientName: `stylize-${this.host.kind}-plugin`,
         ...(this.options.network && { host: this.options.network.host, allowedPorts: this.options.network.ports }),
+        ...(this.options.clientId && { clientId: this.options.clientId }),
       });
     // Figma's CSP refuses what manifest.json does not list; the browser says so only through this event.
     this.doc.addEventListener('securitypolicyviolation', (e) => this.client.blockedByPolicy(e.blockedURI));
     this.runner = new BatchRunner(this.host, this.client, (jobs) => this.renderJobs(jobs));
+    new KeptOffer(this.host, this.client, this.el('kept'));
     this.client.onStateChange((state) => this.onConnection(state));
     this.client.onThumbnail((name, png) => {
       this.libraryThumbs.set(name.toLowerCase(), png);

@@ -4,11 +4,13 @@
  * JobView list this reports.
  */
 import type { Host, LayerPixels, LayerSummary, PlaceOutcome } from '../host/host.ts';
-import { MAX_IMAGE_SIDE, strengthToWeights, type PluginSettings } from '../host/settings.ts';
+import { MAX_IMAGE_SIDE, type PluginSettings } from '../host/settings.ts';
+import { strengthToWeights } from '../../common/strength.ts';
 import type { SubmitStyle } from '../../protocol/frames.ts';
 import type { CapabilitiesMessage, WireSettings } from '../../protocol/messages.ts';
 import { CompanionError, type CompanionClient, type JobHandle } from './companion-client.ts';
 import { explainError, type Explained } from './format.ts';
+import type { KeptNote } from './kept-offer.ts';
 import type { LossPoint } from './loss-chart.ts';
 
 export type StyleChoice =
@@ -250,7 +252,10 @@ export class BatchRunner {
     if (job.cancelRequested) return this.finish(job, 'cancelled');
     v.phase = 'sending';
     this.changed();
-    const handle = this.client.submit({ content: pixels.png, styles: [style], settings: wire }, {
+    // Where the result goes, kept by the companion with the job: if this window is closed meanwhile
+    // (Photopea destroys a hidden panel), the reopened one can still place it (kept-offer.ts).
+    const note: KeptNote = { sourceId: pixels.id, sourceName: pixels.name, bounds: pixels.bounds, mode: settings.outputMode, styleName: v.styleName };
+    const handle = this.client.submit({ content: pixels.png, styles: [style], settings: wire, keep: { note: JSON.stringify(note) } }, {
       onAccepted: (_id, position) => { v.phase = position > 0 ? 'queued' : 'running'; v.position = position; this.changed(); },
       onQueue: (position) => { if (v.phase === 'queued' || v.phase === 'sending') { v.position = position; v.phase = position > 0 ? 'queued' : 'running'; this.changed(); } },
       onStarted: (iterations) => { v.phase = 'running'; v.position = 0; v.iterations = iterations; this.changed(); },

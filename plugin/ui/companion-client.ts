@@ -9,7 +9,7 @@ import { CLOSE_CODES, ProtocolError } from '../../protocol/errors.ts';
 import { decodeServerFrame, encodeSaveStyle, encodeSubmit, type SubmitStyle } from '../../protocol/frames.ts';
 import {
   PROTOCOL_VERSION, readServerMessage,
-  type CapabilitiesMessage, type DoneMessage, type EstimateMessage, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
+  type CapabilitiesMessage, type DoneMessage, type EstimateMessage, type KeptJob, type ProgressMessage, type ServerTextMessage, type StyleInfo, type WireSettings,
 } from '../../protocol/messages.ts';
 
 export type ConnectionState =
@@ -49,10 +49,14 @@ export interface JobRequest {
   content: Uint8Array;
   styles: SubmitStyle[];
   settings: WireSettings;
+  /** Keep the job and its result when this window goes away (needs a clientId); `note` comes back with it. */
+  keep?: { note: string };
 }
 
 interface JobRecord {
   ref: string;
+  /** Outlives this window: closing it does not cancel the job. */
+  keep?: boolean;
   jobId?: string;
   events: JobEvents;
   resultPng?: Uint8Array;
@@ -97,6 +101,8 @@ export interface CompanionClientOptions {
   allowedPorts?: readonly number[] | null;
   /** Shown in the companion's log. */
   clientName?: string;
+  /** A stable id of this plugin install: results of kept jobs come back to it after the window was closed. */
+  clientId?: string;
   WebSocket?: typeof WebSocket;
   fetch?: typeof fetch;
   backoff?: Partial<BackoffOptions>;
@@ -118,6 +124,7 @@ export class CompanionClient {
   private readonly stateListeners = new Set<Listener<ConnectionState>>();
   private readonly thumbListeners = new Set<(name: string, png: Uint8Array) => void>();
   private readonly errorListeners = new Set<Listener<CompanionError>>();
+  private readonly keptListeners = new Set<Listener<KeptJob[]>>();
   private readonly jobsByRef = new Map<string, JobRecord>();
   private readonly jobsById = new Map<string, JobRecord>();
   private pendingStyles: { resolve(styles: StyleInfo[]): void; reject(e: CompanionError): void }[] = [];
@@ -144,6 +151,7 @@ export class CompanionClient {
       host: '127.0.0.1',
       allowedPorts: null,
       clientName: 'stylize-plugin',
+      clientId: '',
       WebSocket: g.WebSocket,
       fetch: g.fetch?.bind(globalThis),
       ...options,
@@ -262,7 +270,10 @@ export class CompanionClient {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, client: this.opts.clientName }));
+      ws.send(JSON.stringify({
+        type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, client: this.opts.clientName,
+        ...(this.opts.clientId && { clientId: this.opts.clientId }),
+      }));
     };
     ws.onmessage = (event: MessageEvent) => {
       if (this.ws !== ws) return;
@@ -534,6 +545,9 @@ export class CompanionClient {
       case 'shutdown':
         this.shutdownNote = msg.message;
         return;
+      case 'kept':
+        for (const l of this.keptListeners) l(msg.jobs);
+        return;
       case 'status':
       case 'pong':
         return;
@@ -598,11 +612,15 @@ export class CompanionClient {
     let reject!: (e: CompanionError) => void;
     const result = new Promise<JobResult>((res, rej) => { resolve = res; reject = rej; });
     result.catch(() => { /* the caller awaits it; this only keeps a late await from counting as unhandled */ });
-    const record: JobRecord = { ref, events, cancelRequested: false, finishRequested: false, settled: false, resolve, reject };
+    const keep = request.keep !== undefined && this.opts.clientId !== '';
+    const record: JobRecord = { ref, keep, events, cancelRequested: false, finishRequested: false, settled: false, resolve, reject };
     this.jobsByRef.set(ref, record);
     try {
       if (this._state.status !== 'connected') throw new CompanionError('not_connected', 'Not connected to the companion.');
-      this.send(encodeSubmit({ ref, content: request.content, styles: request.styles, settings: request.settings }));
+      this.send(encodeSubmit({
+        ref, content: request.content, styles: request.styles, settings: request.settings,
+        ...(keep && { keep: true, note: request.keep!.note }),
+      }));
     } catch (err) {
       this.settle(record, err instanceof CompanionError ? err : new CompanionError('not_connected', (err as Error).message));
     }
@@ -644,9 +662,10 @@ export class CompanionClient {
     }
   }
 
-  /** Cancels every job of this window (the plugin is closing). */
+  /** Cancels every job of this window (the plugin is closing), except those the companion keeps for it. */
   cancelAll(): void {
     for (const job of this.jobsByRef.values()) {
+      if (job.keep) continue;
       job.cancelRequested = true;
       if (job.jobId) this.sendCancel(job);
     }
@@ -654,6 +673,34 @@ export class CompanionClient {
 
   get activeJobs(): number {
     return this.jobsByRef.size;
+  }
+
+  /** The companion's list of this client's kept jobs: sent after pairing when there are any, when one finishes, and on listKept(). */
+  onKept(listener: Listener<KeptJob[]>): () => void {
+    this.keptListeners.add(listener);
+    return () => this.keptListeners.delete(listener);
+  }
+
+  /** Fetches a kept result (the companion forgets it once sent). */
+  fetchKept(jobId: string): Promise<JobResult> {
+    const ref = this.nextRef('kept');
+    let resolve!: (r: JobResult) => void;
+    let reject!: (e: CompanionError) => void;
+    const result = new Promise<JobResult>((res, rej) => { resolve = res; reject = rej; });
+    const record: JobRecord = { ref, jobId, events: {}, cancelRequested: false, finishRequested: false, settled: false, resolve, reject };
+    this.jobsByRef.set(ref, record);
+    this.jobsById.set(jobId, record);
+    try {
+      this.send(JSON.stringify({ type: 'fetch_kept', jobId }));
+    } catch (err) {
+      this.settle(record, err instanceof CompanionError ? err : new CompanionError('not_connected', (err as Error).message));
+    }
+    return result;
+  }
+
+  /** Tells the companion to forget a kept result. */
+  discardKept(jobId: string): void {
+    this.send(JSON.stringify({ type: 'discard_kept', jobId }));
   }
 
   /** The companion's style library; thumbnails follow through onThumbnail. */

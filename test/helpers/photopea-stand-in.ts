@@ -8,11 +8,20 @@
  * Photoshop-like document model (app.activeDocument, doc.layers (top first), activeLayer, width,
  * height, layer.name / visible / bounds [left, top, right, bottom] / translate / resize, LayerSet
  * groups); while it runs, doc.saveToOE("png") posts the canvas as an ArrayBuffer and
- * app.echoToOE(s) posts the string s; then Photopea posts "done". app.open(url, null, true) pastes
- * the picture into the active document as a smart object above the active layer, centred on the
- * canvas (what Photoshop's Place does); "done" follows once it is loaded. Photopea's own "done"
- * (when it is ready) and ping-like messages are sent as noise. Faults are injected on demand:
- * a script swallowed, answered late, answered without "done", or not run at all.
+ * app.echoToOE(s) posts the string s; then Photopea posts "done".
+ *
+ * It is as strict as the real Photopea's interpreter, as a plugin author recorded it inside Photopea
+ * (see docs/photopea.md): scripts with `finally` or a `return` inside try/catch are refused (they
+ * would run wrongly there); a read of a property of undefined ends the script silently (nothing
+ * posted, no "done", no catch runs); layer.bounds are UnitValues, trimmed to the opaque pixels, and
+ * are the selection's bounds while a selection is active (transforms then touch only the selection);
+ * app.open(dataURL, null, true) places the picture synchronously above the active layer, centred and
+ * shrunk to fit the canvas, and posts an extra "done"; every read of app.activeDocument gives a new
+ * object (documents fail ===); there is no suspendHistory; hiding the panel destroys the plugin's
+ * page. The checks on the script text run in the test (Node, TypeScript's parser): see
+ * photopea-es5.ts. Photopea's own "done" (when it is ready) and ping-like messages are sent as
+ * noise. Faults are injected on demand: a script swallowed, answered late, answered without
+ * "done", or not run at all.
  * Test-only; bundled by esbuild for the page.
  */
 
@@ -53,9 +62,38 @@ export interface Faults {
 
 type Layer = ArtLayer | LayerSet;
 
+/** Photoshop's UnitValue, which Photopea's bounds are made of: a number only through .value / as(). */
+class UnitValue {
+  constructor(readonly value: number, readonly type = 'px') {}
+  as(_unit: string): number { return this.value; }
+  toString(): string { return `${this.value} ${this.type}`; }
+}
+const units = (b: number[]) => b.map((v) => new UnitValue(v));
+
+let nextLayerId = 2; // Photoshop-style ids: unique per document, never reused
+
+/** The box of a picture's non-transparent pixels, in its own pixels; null when it has none. */
+function opaqueBox(bitmap: ImageBitmap): number[] | null {
+  const c = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = c.getContext('2d')!;
+  ctx.drawImage(bitmap, 0, 0);
+  const d = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
+  for (let y = 0; y < bitmap.height; y++) {
+    for (let x = 0; x < bitmap.width; x++) {
+      if (d[(y * bitmap.width + x) * 4 + 3] === 0) continue;
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + 1); y1 = Math.max(y1, y + 1);
+    }
+  }
+  return x1 < 0 ? null : [x0, y0, x1, y1];
+}
+
 class ArtLayer {
   readonly typename = 'ArtLayer';
+  readonly id = nextLayerId++;
   visible = true;
+  /** Opaque part, as fractions of the layer's box (so it scales with the layer). */
+  readonly opaque: number[] | null;
   constructor(
     public name: string,
     public bitmap: ImageBitmap | null,
@@ -65,34 +103,62 @@ class ArtLayer {
     public width: number,
     public height: number,
     public smart = false,
-  ) {}
+  ) {
+    const o = bitmap ? opaqueBox(bitmap) : [0, 0, 1, 1];
+    const w = bitmap ? bitmap.width : 1, h = bitmap ? bitmap.height : 1;
+    this.opaque = o && [o[0] / w, o[1] / h, o[2] / w, o[3] / h];
+  }
 
-  get bounds(): number[] {
-    return [this.x, this.y, this.x + this.width, this.y + this.height];
+  /** The box of its opaque pixels in document pixels (what Photoshop and Photopea report), or null. */
+  trimmed(): number[] | null {
+    const o = this.opaque;
+    if (!o || this.width <= 0 || this.height <= 0) return null;
+    return [this.x + o[0] * this.width, this.y + o[1] * this.height, this.x + o[2] * this.width, this.y + o[3] * this.height].map(Math.round);
+  }
+
+  /** While a selection is active, Photopea reports the selection's bounds instead of the layer's. */
+  get bounds(): UnitValue[] {
+    return units(doc.selection ?? this.trimmed() ?? [0, 0, 0, 0]);
   }
 
   translate(dx: unknown, dy: unknown): void {
-    this.x += Number(dx);
-    this.y += Number(dy);
+    if (doc.selection) log.errors.push(`translate of "${this.name}" with a selection active moves only the selected pixels`);
+    this.x += num(dx);
+    this.y += num(dy);
   }
 
-  /** Photoshop's ArtLayer.resize(horizontal %, vertical %, anchor); TOPLEFT only here. */
+  /** Photoshop's ArtLayer.resize(horizontal %, vertical %, anchor) about the opaque box's corner; TOPLEFT only here. */
   resize(h: unknown, v: unknown, anchor: unknown): void {
     if (anchor !== AnchorPosition.TOPLEFT) throw new Error('stand-in: resize supports AnchorPosition.TOPLEFT only');
-    this.width = Math.round((this.width * Number(h)) / 100);
-    this.height = Math.round((this.height * Number(v)) / 100);
+    if (doc.selection) log.errors.push(`resize of "${this.name}" with a selection active scales only the selected pixels`);
+    const box = this.trimmed();
+    if (!box) return;
+    const kx = num(h) / 100, ky = num(v) / 100;
+    this.x = box[0] - (box[0] - this.x) * kx;
+    this.y = box[1] - (box[1] - this.y) * ky;
+    this.width *= kx;
+    this.height *= ky;
   }
+}
+
+function num(v: unknown): number {
+  return v instanceof UnitValue ? v.value : Number(v);
 }
 
 class LayerSet {
   readonly typename = 'LayerSet';
+  readonly id = nextLayerId++;
   visible = true;
   constructor(public name: string, public layers: Layer[]) {}
 
-  get bounds(): number[] {
-    const boxes = this.layers.map((l) => l.bounds);
-    if (!boxes.length) return [0, 0, 0, 0];
+  trimmed(): number[] | null {
+    const boxes = this.layers.map((l) => l.trimmed()).filter((b): b is number[] => b !== null);
+    if (!boxes.length) return null;
     return [Math.min(...boxes.map((b) => b[0])), Math.min(...boxes.map((b) => b[1])), Math.max(...boxes.map((b) => b[2])), Math.max(...boxes.map((b) => b[3]))];
+  }
+
+  get bounds(): UnitValue[] {
+    return units(doc.selection ?? this.trimmed() ?? [0, 0, 0, 0]);
   }
 }
 
@@ -104,26 +170,35 @@ interface Doc {
   height: number;
   layers: Layer[];
   activeLayer: Layer;
-  saveToOE(format: string): void;
+  /** The active selection's box, or null. */
+  selection: number[] | null;
 }
 
 let doc: Doc;
-let iframe: HTMLIFrameElement;
+let iframe: HTMLIFrameElement | null = null;
+let pluginUrl = '';
+let noise = true;
 const faults: Faults = { swallow: 0, delayMs: 0, dropDone: 0, unrunnable: 0, match: '' };
 const log = {
   scripts: [] as string[],
   errors: [] as string[],
+  /** Scripts refused because Photopea's interpreter would run them wrongly (finally, return in try, not ES5). */
+  refused: [] as string[],
+  /** Scripts that read a property of undefined: Photopea ends them silently (nothing posted, no "done"). */
+  silentEnds: [] as string[],
   /** Scripts that arrived while an earlier one was still being answered. */
   overlaps: 0,
   /** ArrayBuffers the plugin sent (Photopea would open each as a new document). */
   buffersIn: 0,
   noiseSent: 0,
+  /** Extra "done"s Photopea posts when a picture is opened. */
+  extraDone: 0,
 };
 let busy = false;
 const inbox: string[] = [];
 
 function post(data: unknown): void {
-  iframe.contentWindow?.postMessage(data, '*');
+  iframe?.contentWindow?.postMessage(data, '*');
 }
 
 async function bitmapFrom(url: string): Promise<ImageBitmap> {
@@ -176,54 +251,106 @@ function renderPng(): Promise<ArrayBuffer> {
   return canvas.convertToBlob({ type: 'image/png' }).then((b) => b.arrayBuffer());
 }
 
-async function placeSmart(url: string): Promise<void> {
-  const bitmap = await bitmapFrom(url);
+/**
+ * app.open(dataURL, null, true): synchronous, as recorded in Photopea. The picture lands above the
+ * active layer as the new active layer, centred on the canvas and shrunk to fit it.
+ */
+function placeSmart(bitmap: ImageBitmap): void {
   const active = all().find((e) => e.layer === doc.activeLayer);
   const container = active?.container ?? doc;
   const index = active ? container.layers.indexOf(active.layer) : 0;
-  // Placed centred on the canvas, like Photoshop's Place; the plugin has to move it.
-  const layer = new ArtLayer('Placed Image', bitmap, null, Math.round((doc.width - bitmap.width) / 2), Math.round((doc.height - bitmap.height) / 2), bitmap.width, bitmap.height, true);
-  container.layers.splice(index, 0, layer); // above the active layer
+  const k = Math.min(1, doc.width / bitmap.width, doc.height / bitmap.height);
+  const w = Math.round(bitmap.width * k), h = Math.round(bitmap.height * k);
+  const layer = new ArtLayer('Placed Image', bitmap, null, Math.round((doc.width - w) / 2), Math.round((doc.height - h) / 2), w, h, true);
+  container.layers.splice(index, 0, layer);
   doc.activeLayer = layer;
 }
 
-/** Photopea runs old JavaScript; the stand-in refuses the obvious modern syntax as Photopea would fail on it. */
-function modernSyntax(script: string): string | null {
-  const m = /=>|`|\blet\s|\bconst\s|\bclass\s|\?\.|\?\?/.exec(script.replace(/data:image\/png;base64,[A-Za-z0-9+/=]+/g, ''));
-  return m ? m[0] : null;
+const DATA_URL = /data:image\/png;base64,[A-Za-z0-9+/=]+/g;
+
+/** What the page gets from the test (Node): the checks Photopea's interpreter imposes, and the script rewritten to die on undefined reads. */
+interface Prepared { refusals: string[]; code: string }
+declare function photopeaPrepare(script: string): Promise<Prepared>;
+const READ_GUARD = '__photopeaRead';
+const READ_DEATH = '__photopeaDeath';
+
+/** A new object every time, as Photopea's documents fail `===`; no suspendHistory. */
+function documentFacade(outputs: (string | Promise<ArrayBuffer>)[]): object {
+  return {
+    get name() { return doc.name; },
+    get width() { return new UnitValue(doc.width); },
+    get height() { return new UnitValue(doc.height); },
+    get layers() { return doc.layers; },
+    get activeLayer() { return doc.activeLayer; },
+    set activeLayer(l: Layer) {
+      if (!all().some((e) => e.layer === l)) throw new Error('stand-in: activeLayer set to something that is not a layer of this document');
+      doc.activeLayer = l;
+    },
+    get selection() {
+      return {
+        get bounds() {
+          if (!doc.selection) throw new Error('There is no selection'); // as in Photoshop
+          return units(doc.selection);
+        },
+        deselect() { doc.selection = null; },
+        store(channel: { box: number[] | null }) { channel.box = doc.selection ? [...doc.selection] : null; },
+        load(channel: { box: number[] | null }) { doc.selection = channel.box ? [...channel.box] : null; },
+        /** Photoshop's select(region): here the region's bounding box. */
+        select(region: number[][]) {
+          const xs = region.map((pt) => num(pt[0])), ys = region.map((pt) => num(pt[1]));
+          doc.selection = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+        },
+      };
+    },
+    get channels() {
+      return { add: () => ({ box: null as number[] | null, remove() {} }) };
+    },
+    saveToOE(format: unknown) {
+      if (format !== 'png') throw new Error(`stand-in: saveToOE(${String(format)}) not supported`);
+      outputs.push(renderPng());
+    },
+  };
 }
 
-async function runScript(script: string): Promise<void> {
+async function runScript(script: string): Promise<'ran' | 'refused' | 'silent'> {
   const outputs: (string | Promise<ArrayBuffer>)[] = [];
-  const loads: Promise<void>[] = [];
+  const prepared = await photopeaPrepare(script);
+  if (prepared.refusals.length) {
+    log.refused.push(prepared.refusals.join('; '));
+    return 'refused';
+  }
+  // Decoded before the script runs, so app.open can place them synchronously as Photopea does.
+  const pictures = new Map<string, ImageBitmap>();
+  for (const url of new Set(script.match(DATA_URL) ?? [])) pictures.set(url, await bitmapFrom(url));
   const app = {
-    get activeDocument() { return doc; },
-    get documents() { return [doc]; },
+    get activeDocument() { return doc ? documentFacade(outputs) : undefined; },
+    get documents() { return doc ? [documentFacade(outputs)] : []; },
     echoToOE(s: unknown) { outputs.push(String(s)); },
     open(url: unknown, _as: unknown, asSmart: unknown) {
       if (asSmart !== true) throw new Error('stand-in: app.open without asSmart would open a new document');
-      loads.push(placeSmart(String(url)));
+      const bitmap = pictures.get(String(url));
+      if (!bitmap) throw new Error('stand-in: app.open takes a PNG data: URL here');
+      placeSmart(bitmap);
+      outputs.push('done'); // Photopea's own "done" for the opened picture
+      log.extraDone++;
     },
   };
-  doc.saveToOE = (format: string) => {
-    if (format !== 'png') throw new Error(`stand-in: saveToOE(${format}) not supported`);
-    outputs.push(renderPng());
-  };
-  const bad = modernSyntax(script);
-  if (bad) log.errors.push(`modern syntax in a script: ${bad}`);
-  else {
-    try {
-      new Function('app', 'AnchorPosition', script)(app, AnchorPosition);
-    } catch (err) {
-      log.errors.push(`script threw: ${(err as Error).message}`); // Photopea reports it in its console
+  const death = { toString: () => 'read of a property of undefined' };
+  const guard = (o: unknown, name: string) => {
+    if (o === undefined || o === null) {
+      log.silentEnds.push(`read .${name} of ${String(o)}`);
+      throw death;
     }
-  }
+    return o;
+  };
   try {
-    await Promise.all(loads);
+    new Function('app', 'AnchorPosition', READ_GUARD, READ_DEATH, prepared.code)(app, AnchorPosition, guard, death);
   } catch (err) {
-    log.errors.push(`app.open failed: ${(err as Error).message}`);
+    if (err === death) return 'silent'; // nothing posted, no "done"
+    log.errors.push(`script threw: ${(err as Error).message}`); // Photopea reports it in its console
   }
   for (const o of outputs) post(typeof o === 'string' ? o : await o);
+  return 'ran';
 }
 
 async function pump(): Promise<void> {
@@ -243,7 +370,8 @@ async function pump(): Promise<void> {
       post('done');
       continue;
     }
-    await runScript(script);
+    const ran = await runScript(script);
+    if (ran === 'silent') continue;
     if (hit && faults.dropDone > 0) faults.dropDone--;
     else post('done');
   }
@@ -267,20 +395,44 @@ interface LayerInfo { name: string; path: string; typename: string; visible: boo
 const api = {
   async start(options: StartOptions): Promise<void> {
     const layers = await Promise.all(options.doc.layers.map(build));
-    doc = { name: options.doc.name, width: options.doc.width, height: options.doc.height, layers, activeLayer: layers[0], saveToOE: () => {} };
+    doc = { name: options.doc.name, width: options.doc.width, height: options.doc.height, layers, activeLayer: layers[0], selection: null };
     doc.activeLayer = byName(options.active);
-    iframe = document.createElement('iframe');
-    iframe.id = 'plugin';
-    iframe.style.cssText = 'width:360px;height:640px;border:0';
-    iframe.src = options.pluginUrl;
-    document.body.append(iframe);
-    if (options.noise ?? true) {
-      iframe.addEventListener('load', () => post('done'), { once: true }); // "initialized and ready"
+    pluginUrl = options.pluginUrl;
+    noise = options.noise ?? true;
+    api.showPanel();
+    if (noise) {
       setInterval(() => {
         log.noiseSent++;
         post(log.noiseSent % 2 ? { type: 'ping', t: Date.now() } : 'ping');
       }, 200);
     }
+  },
+  /** Photopea destroys a plugin's panel (its iframe and page) when the panel is hidden. */
+  hidePanel(): void {
+    iframe?.remove();
+    iframe = null;
+    inbox.length = 0;
+  },
+  /** Opening the panel again loads the plugin page afresh. */
+  showPanel(): void {
+    if (iframe) return;
+    const frame = document.createElement('iframe');
+    frame.id = 'plugin';
+    frame.style.cssText = 'width:360px;height:640px;border:0';
+    frame.src = pluginUrl;
+    if (noise) frame.addEventListener('load', () => post('done'), { once: true }); // "initialized and ready"
+    document.body.append(frame);
+    iframe = frame;
+  },
+  /** A rectangular selection [left, top, right, bottom], or null to deselect (the user's marquee). */
+  setSelection(box: number[] | null): void {
+    doc.selection = box && [...box];
+  },
+  selection(): number[] | null {
+    return doc.selection && [...doc.selection];
+  },
+  layerId(name: string): number {
+    return byName(name).id;
   },
   select(name: string): void {
     doc.activeLayer = byName(name);
@@ -291,7 +443,7 @@ const api = {
   /** Every layer: top first, depth first. */
   layers(): LayerInfo[] {
     return all().map(({ layer, container, path }) => ({
-      name: layer.name, path, typename: layer.typename, visible: layer.visible, bounds: layer.bounds,
+      name: layer.name, path, typename: layer.typename, visible: layer.visible, bounds: layer.trimmed() ?? [0, 0, 0, 0],
       smart: layer instanceof ArtLayer && layer.smart, index: container.layers.indexOf(layer),
     }));
   },
@@ -302,10 +454,11 @@ const api = {
   async layerPng(name: string): Promise<number[]> {
     const l = byName(name);
     if (!(l instanceof ArtLayer)) throw new Error(`${name} is a group`);
-    const canvas = new OffscreenCanvas(l.width, l.height);
+    const w = Math.round(l.width), h = Math.round(l.height);
+    const canvas = new OffscreenCanvas(w, h);
     const ctx = canvas.getContext('2d')!;
-    if (l.bitmap) ctx.drawImage(l.bitmap, 0, 0, l.width, l.height);
-    else { ctx.fillStyle = l.color ?? '#808080'; ctx.fillRect(0, 0, l.width, l.height); }
+    if (l.bitmap) ctx.drawImage(l.bitmap, 0, 0, w, h);
+    else { ctx.fillStyle = l.color ?? '#808080'; ctx.fillRect(0, 0, w, h); }
     return Array.from(new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer()));
   },
   removeLayer(name: string): void {
@@ -318,11 +471,13 @@ const api = {
     Object.assign(faults, f);
   },
   log(): typeof log & { idle: boolean } {
-    return { ...log, scripts: [...log.scripts], errors: [...log.errors], idle: !busy && inbox.length === 0 };
+    return { ...log, scripts: [...log.scripts], errors: [...log.errors], refused: [...log.refused], silentEnds: [...log.silentEnds], idle: !busy && inbox.length === 0 };
   },
   resetLog(): void {
     log.scripts.length = 0;
     log.errors.length = 0;
+    log.refused.length = 0;
+    log.silentEnds.length = 0;
     log.overlaps = 0;
     log.buffersIn = 0;
   },

@@ -1,22 +1,22 @@
 /**
  * LossEvaluator on ONNX Runtime. One loss-and-gradient session per job (its graph is built for the
  * job's image size, with the targets baked in as constants); the forward feature sessions that
- * compute the targets are shared per engine (see OnnxBackend).
+ * compute the targets are shared per engine (see OnnxSessions).
  */
-import { StylizeError } from '../errors.ts';
-import { buildLossGraph, layerIndex } from './vgg-graph.ts';
+import { StylizeError, errorSummary } from '../../../common/errors.ts';
+import { buildLossGraph } from './vgg-graph.ts';
 import { onnxConvWeights } from './weights.ts';
-import type { OnnxBackend } from './backend.ts';
+import type { OnnxSessions } from './sessions.ts';
 import type { Ort, OrtSession } from './runtime.ts';
 import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';
-import type { VggLayerName } from '../../../weights/types.ts';
+import { vggLayerIndex, type VggLayerName } from '../../../common/vgg19.ts';
 
 function runFailure(err: unknown, what: string): StylizeError {
   const msg = err instanceof Error ? err.message : String(err);
   if (/alloc|out of memory|bad_alloc|OOM/i.test(msg)) {
     return new StylizeError('out_of_memory', `ONNX Runtime ran out of memory ${what}; use a smaller size.`, { cause: err });
   }
-  return new StylizeError('internal', `ONNX Runtime failed ${what}: ${msg.split('\n')[0]}`, { cause: err });
+  return new StylizeError('internal', `ONNX Runtime failed ${what}: ${errorSummary(err)}`, { cause: err });
 }
 
 export class OnnxEvaluator implements LossEvaluator {
@@ -42,14 +42,14 @@ export class OnnxEvaluator implements LossEvaluator {
     this.height = height;
   }
 
-  static async create(spec: EvaluatorSpec, owner: OnnxBackend, onDispose?: (ev: OnnxEvaluator) => void): Promise<OnnxEvaluator> {
+  static async create(spec: EvaluatorSpec, owner: OnnxSessions, onDispose?: (ev: OnnxEvaluator) => void): Promise<OnnxEvaluator> {
     const { width, height } = spec.content;
     const layers = onnxConvWeights(spec.weights);
     const contentLayers = [...new Set(spec.contentLayers)];
     const styleLayers = [...new Set(spec.styleLayers.map((s) => s.layer))];
-    const deepest = Math.max(...[...contentLayers, ...styleLayers].map(layerIndex));
+    const deepest = Math.max(...[...contentLayers, ...styleLayers].map(vggLayerIndex));
     if (deepest >= layers.length) {
-      throw new StylizeError('bad_setting', `Layer ${[...contentLayers, ...styleLayers].find((l) => layerIndex(l) === deepest)} needs weights that were not loaded (loaded through ${layers.at(-1)?.name}); choose shallower layers or load more of VGG-19.`);
+      throw new StylizeError('bad_setting', `Layer ${[...contentLayers, ...styleLayers].find((l) => vggLayerIndex(l) === deepest)} needs weights that were not loaded (loaded through ${layers.at(-1)?.name}); choose shallower layers or load more of VGG-19.`);
     }
 
     // Targets: content features of the content image; the style-weighted sum of each style's Gram
@@ -67,7 +67,7 @@ export class OnnxEvaluator implements LossEvaluator {
     if (spec.styleTargets) {
       for (const layer of styleLayers) {
         const g = spec.styleTargets.get(layer);
-        const c = layers[layerIndex(layer)].cout;
+        const c = layers[vggLayerIndex(layer)].cout;
         if (!g || g.length !== c * c) throw new Error(`styleTargets has no ${c}x${c} Gram for ${layer}`);
         gramSums.set(layer, g);
       }

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { OnnxGraph, ints } from './graph.ts';
-import { vulkanLoaderPresent } from '../tf/backend.ts';
+import { errorSummary } from '../../../common/errors.ts';
+import { describeAdapter, vulkanLoaderPresent } from '../webgpu-probe.ts';
+import type { BackendProbe } from '../types.ts';
 
 export type Ort = typeof import('onnxruntime-node');
 export type OrtSession = import('onnxruntime-node').InferenceSession;
@@ -22,11 +24,6 @@ export const GPU_PROVIDERS: readonly OnnxProvider[] = ['cuda', 'dml', 'coreml', 
 const require = createRequire(import.meta.url);
 let ortPromise: Promise<Ort> | undefined;
 
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0].slice(0, 200);
-}
-
 /** Loads onnxruntime-node once (its native binding); rejects with a message saying what is missing. */
 export function loadOrt(): Promise<Ort> {
   if (!ortPromise) {
@@ -35,7 +32,7 @@ export function loadOrt(): Promise<Ort> {
         const mod = (await import('onnxruntime-node')) as Ort & { default?: Ort };
         return mod.default ?? mod;
       } catch (err) {
-        throw new Error(`onnxruntime-node failed to load (${firstLine(err)}); reinstall it with \`npm install\` (the project's .npmrc skips its optional CUDA download).`);
+        throw new Error(`onnxruntime-node failed to load (${errorSummary(err)}); reinstall it with \`npm install\` (the project's .npmrc skips its optional CUDA download).`);
       }
     })();
     // Not cached when it fails: the next call tries again and reports the error afresh.
@@ -65,13 +62,6 @@ export function sessionOptions(provider: OnnxProvider): import('onnxruntime-node
     // ORT's warnings (e.g. nodes it keeps on the CPU) are not actionable for a user.
     logSeverityLevel: 3,
   };
-}
-
-export interface ProviderProbe {
-  ok: boolean;
-  /** What computes, in words, naming the execution provider. */
-  device?: string;
-  reason?: string;
 }
 
 /** The folder holding onnxruntime-node's native libraries for this platform: bin/napi-vN/PLATFORM/ARCH. */
@@ -131,10 +121,7 @@ async function webgpuAdapter(): Promise<{ desc: string; software: boolean } | nu
   try {
     const adapter = await webgpu.create([]).requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) return null;
-    const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-    const desc = [info?.vendor, info?.architecture, info?.description || info?.device].filter(Boolean).join(' ').trim() || 'unknown adapter';
-    const software = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true || /llvmpipe|swiftshader|lavapipe|softpipe/i.test(desc);
-    return { desc, software };
+    return describeAdapter(adapter);
   } catch {
     return undefined;
   }
@@ -169,13 +156,13 @@ const DEVICE: Record<OnnxProvider, string> = {
   cpu: 'CPU via ONNX Runtime (CPU execution provider)',
 };
 
-const probes = new Map<string, Promise<ProviderProbe>>();
+const probes = new Map<string, Promise<BackendProbe>>();
 
 /**
  * Whether `provider` works here, cached per process. `allowSoftware` (a forced choice) accepts a
  * software WebGPU adapter, which auto skips because the CPU provider is faster than emulation.
  */
-export function probeProvider(provider: OnnxProvider, allowSoftware = false): Promise<ProviderProbe> {
+export function probeProvider(provider: OnnxProvider, allowSoftware = false): Promise<BackendProbe> {
   const key = `${provider}:${allowSoftware}`;
   let p = probes.get(key);
   if (!p) {
@@ -185,12 +172,12 @@ export function probeProvider(provider: OnnxProvider, allowSoftware = false): Pr
   return p;
 }
 
-async function runProbe(provider: OnnxProvider, allowSoftware: boolean): Promise<ProviderProbe> {
+async function runProbe(provider: OnnxProvider, allowSoftware: boolean): Promise<BackendProbe> {
   let ort: Ort;
   try {
     ort = await loadOrt();
   } catch (err) {
-    return { ok: false, reason: firstLine(err) };
+    return { ok: false, reason: errorSummary(err) };
   }
   const skip = precheck(ort, provider);
   if (skip) return { ok: false, reason: skip };
@@ -211,7 +198,7 @@ async function runProbe(provider: OnnxProvider, allowSoftware: boolean): Promise
     const worst = expected.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
     if (!(worst < 1e-3)) return { ok: false, reason: `${provider} initialized but computed a test convolution wrongly (error ${worst})` };
   } catch (err) {
-    return { ok: false, reason: `${provider} execution provider failed to start: ${firstLine(err)}` };
+    return { ok: false, reason: `${provider} execution provider failed to start: ${errorSummary(err)}` };
   } finally {
     await session?.release().catch(() => undefined);
   }

@@ -18,19 +18,7 @@
 import { OnnxGraph, float, int, ints, type Attr, type Dim } from './graph.ts';
 import type { OnnxConvWeights } from './weights.ts';
 import type { Pooling } from '../types.ts';
-import { VGG19_LAYERS, type VggLayerName } from '../../../weights/types.ts';
-
-/** The image's RGB mean: the BGR mean of caffe preprocessing, in the RGB order the graph sees. */
-const RGB_MEAN = [123.68, 116.779, 103.939];
-
-export function layerIndex(name: VggLayerName): number {
-  return VGG19_LAYERS.indexOf(name);
-}
-
-/** Whether a pooling layer follows conv layer i (the last conv of a block, not the net's last). */
-function poolAfter(i: number): boolean {
-  return VGG19_LAYERS[i + 1]?.endsWith('_conv1') ?? false;
-}
+import { RGB_MEAN, VGG19_LAYERS, poolsAfter, vggLayerIndex, type VggLayerName } from '../../../common/vgg19.ts';
 
 /** Output size of 2x2 / stride 2 / 'same' pooling. */
 export function pooledSize(n: number): number {
@@ -43,7 +31,7 @@ export function layerSizes(height: number, width: number, count: number): { h: n
   let h = height, w = width;
   for (let i = 0; i < count; i++) {
     out.push({ h, w });
-    if (poolAfter(i)) {
+    if (poolsAfter(i)) {
       h = pooledSize(h);
       w = pooledSize(w);
     }
@@ -70,7 +58,7 @@ interface Stack {
  */
 function convStack(g: OnnxGraph, image: string, layers: OnnxConvWeights[], last: number, pooling: Pooling, sizes?: { h: number; w: number }[]): Stack {
   const nchw = g.op('Transpose', [image], { perm: ints(0, 3, 1, 2) }, 'x_nchw');
-  let h = g.op('Sub', [nchw, g.constF(RGB_MEAN, [1, 3, 1, 1], 'rgb_mean')], {}, 'x_pre');
+  let h = g.op('Sub', [nchw, g.constF([...RGB_MEAN], [1, 3, 1, 1], 'rgb_mean')], {}, 'x_pre');
   const ys: string[] = [];
   const pools = new Map<number, string>();
   for (let i = 0; i <= last; i++) {
@@ -82,7 +70,7 @@ function convStack(g: OnnxGraph, image: string, layers: OnnxConvWeights[], last:
     const y = g.op('Relu', [z], {}, name);
     ys.push(y);
     h = y;
-    if (i < last && poolAfter(i)) {
+    if (i < last && poolsAfter(i)) {
       const attrs: Record<string, Attr> = sizes
         ? { pads: ints(0, 0, sizes[i].h % 2, sizes[i].w % 2) }
         : { ceil_mode: int(1) };
@@ -105,17 +93,17 @@ export function buildFeatureGraph(
 ): { bytes: Uint8Array; contentOutputs: Map<VggLayerName, string>; gramOutputs: Map<VggLayerName, string> } {
   const g = new OnnxGraph('vgg19_features');
   const image = g.input('image', [1, 'height', 'width', 3]);
-  const last = Math.max(...[...contentLayers, ...styleLayers].map(layerIndex));
+  const last = Math.max(...[...contentLayers, ...styleLayers].map(vggLayerIndex));
   checkLayers(layers, last);
   const { ys } = convStack(g, image, layers, last, pooling);
   const contentOutputs = new Map<VggLayerName, string>();
   const gramOutputs = new Map<VggLayerName, string>();
   for (const layer of new Set(contentLayers)) {
-    const i = layerIndex(layer);
+    const i = vggLayerIndex(layer);
     contentOutputs.set(layer, g.output(ys[i], `content_${layer}`, [1, layers[i].cout, `h_${layer}`, `w_${layer}`]));
   }
   for (const layer of new Set(styleLayers)) {
-    const i = layerIndex(layer);
+    const i = vggLayerIndex(layer);
     const c = layers[i].cout;
     const f = g.op('Reshape', [ys[i], g.constI64([c, -1])], {}, `${layer}_F`);
     const gram = g.op('Gemm', [f, f], { transB: int(1) }, `${layer}_G`);
@@ -176,7 +164,7 @@ export function buildLossGraph(spec: LossGraphSpec): LossGraph {
   const g = new OnnxGraph('vgg19_style_loss');
   const image = g.input('image', [1, H, W, 3]);
   const wanted = [...spec.content.map((c) => c.layer), ...spec.style.map((s) => s.layer)];
-  const last = Math.max(...wanted.map(layerIndex));
+  const last = Math.max(...wanted.map(vggLayerIndex));
   checkLayers(layers, last);
   const sizes = layerSizes(H, W, last + 1);
   const { ys, pools } = convStack(g, image, layers, last, spec.pooling, sizes);
@@ -192,7 +180,7 @@ export function buildLossGraph(spec: LossGraphSpec): LossGraph {
 
   const contentParts: string[] = [];
   for (const { layer, target } of spec.content) {
-    const i = layerIndex(layer);
+    const i = vggLayerIndex(layer);
     const { h, w } = sizes[i];
     const c = layers[i].cout;
     const s = c * h * w;
@@ -205,7 +193,7 @@ export function buildLossGraph(spec: LossGraphSpec): LossGraph {
 
   const styleParts: string[] = [];
   for (const { layer, weight, target } of spec.style) {
-    const i = layerIndex(layer);
+    const i = vggLayerIndex(layer);
     const { h, w } = sizes[i];
     const c = layers[i].cout;
     const m = h * w;
@@ -238,7 +226,7 @@ export function buildLossGraph(spec: LossGraphSpec): LossGraph {
     const dIn = g.op('Conv', [dz, back], { pads: ints(1, 1, 1, 1), kernel_shape: ints(3, 3) }, `${name}_dx`);
     if (i === 0) {
       dPre = dIn;
-    } else if (poolAfter(i - 1)) {
+    } else if (poolsAfter(i - 1)) {
       const { h, w } = sizes[i - 1];
       const oh = sizes[i].h, ow = sizes[i].w;
       const pname = `${VGG19_LAYERS[i - 1]}_pool`;

@@ -1,9 +1,9 @@
 /** LossEvaluator on tfjs: any registered backend (tfjs-node(-gpu), webgpu, wasm, cpu). */
-import { tf } from './backend.ts';
+import { tf } from './runtime.ts';
 import { VggNet } from './vgg.ts';
 import { contentLoss, gramNormalized, styleLayerLoss, tvLoss } from './losses.ts';
 import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';
-import type { VggLayerName } from '../../../weights/types.ts';
+import type { VggLayerName } from '../../../common/vgg19.ts';
 
 function imageTensor(img: FloatImage): tf.Tensor4D {
   return tf.tensor4d(img.data, [1, img.height, img.width, 3]);

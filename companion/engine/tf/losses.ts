@@ -1,5 +1,5 @@
 /** The CS20SI / Gatys losses as tfjs ops. */
-import { tf } from './backend.ts';
+import { tf } from './runtime.ts';
 
 /**
  * Gram matrix normalized by the number of positions M: G / M with G = F^T F, F = [M, N].

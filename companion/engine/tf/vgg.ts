@@ -3,14 +3,10 @@
  * gradient of a 3x3 / stride 1 / 'same' conv is a forward conv of dy with the kernel flipped in H, W
  * and in/out swapped, which runs ~9x faster on wasm than tfjs's generic Conv2DBackpropInput.
  */
-import { tf } from './backend.ts';
+import { tf } from './runtime.ts';
 import type { Pooling } from '../types.ts';
-import type { VggWeights, VggLayerName } from '../../../weights/types.ts';
-import { VGG19_LAYERS } from '../../../weights/types.ts';
-
-/** caffe preprocessing: the weights expect BGR with the ImageNet mean subtracted. */
-export const BGR_MEAN = [103.939, 116.779, 123.68] as const;
-export const RGB_MEAN = [BGR_MEAN[2], BGR_MEAN[1], BGR_MEAN[0]] as const;
+import type { VggWeights } from '../../../weights/types.ts';
+import { BGR_MEAN, VGG19_LAYERS, poolsAfter, vggLayerIndex, type VggLayerName } from '../../../common/vgg19.ts';
 
 type ConvFn = (x: tf.Tensor4D) => tf.Tensor4D;
 
@@ -96,7 +92,7 @@ export class VggNet {
    */
   features(x: tf.Tensor4D, wanted: readonly VggLayerName[]): Map<VggLayerName, tf.Tensor4D> {
     const out = new Map<VggLayerName, tf.Tensor4D>();
-    const last = Math.max(...wanted.map((n) => VGG19_LAYERS.indexOf(n)));
+    const last = Math.max(...wanted.map(vggLayerIndex));
     if (last >= this.layers.length) {
       throw new Error(`Layer ${VGG19_LAYERS[last]} needs weights that were not loaded (loaded through ${this.layers.at(-1)?.name}).`);
     }
@@ -105,8 +101,7 @@ export class VggNet {
       const layer = this.layers[i];
       h = layer.apply(h);
       if (wanted.includes(layer.name)) out.set(layer.name, h);
-      const next = VGG19_LAYERS[i + 1];
-      if (i < last && next && next.endsWith('_conv1')) {
+      if (i < last && poolsAfter(i)) {
         h = this.pooling === 'avg' ? avgPool2(h) : tf.maxPool(h, 2, 2, 'same');
       }
     }

@@ -1,6 +1,7 @@
 /**
- * Engine-wide backend choice across the two compute engines: tfjs (tf/backend.ts) and ONNX
- * Runtime (onnx/runtime.ts). `auto` walks AUTO_ORDER and records why each faster one was skipped.
+ * The one backend choice, across the two compute libraries: tfjs (tf/runtime.ts) and ONNX Runtime
+ * (onnx/runtime.ts). `auto` walks autoOrder() and records why each faster one was skipped, so the
+ * CLI and the daemon can tell the user what runs and why.
  *
  * The order, fastest first, and why:
  *   tfjs-node-gpu  libtensorflow on CUDA: the long-standing GPU path;
@@ -8,14 +9,23 @@
  *   webgpu         tfjs on a hardware WebGPU adapter;
  *   onnx-cpu       ORT's CPU kernels (MLAS), ~150 GFLOP/s in conv here, many times wasm's ~17,
  *                  which is why it also goes before tfjs-node (libtensorflow's CPU kernels);
- *   tfjs-node, wasm, cpu  as before.
+ *   tfjs-node      libtensorflow's CPU kernels;
+ *   wasm, cpu      tfjs in WebAssembly with SIMD, then plain JavaScript (portable, slowest).
  * `onnx` means the best ONNX Runtime provider (a GPU one, else the CPU); `onnx-<provider>` forces one.
  */
-import { StylizeError } from './errors.ts';
-import { TF_BACKENDS, selectTfBackend, tryTfBackend, type BackendChoice, type TfBackendName } from './tf/backend.ts';
+import { StylizeError } from '../../common/errors.ts';
+import { TF_BACKENDS, probeTfBackend, useTfBackend, type TfBackendName } from './tf/runtime.ts';
 import { GPU_PROVIDERS, ONNX_PROVIDERS, probeProvider, type OnnxProvider } from './onnx/runtime.ts';
+import type { BackendProbe } from './types.ts';
 
-export type { BackendChoice };
+export interface BackendChoice {
+  /** Our name for it, as `--backend` takes it: onnx-cpu, wasm, ... */
+  name: string;
+  /** What it computes on, in words. */
+  device: string;
+  reason: string;
+  skipped: { name: string; reason: string }[];
+}
 
 /** ONNX Runtime GPU providers worth trying on this platform (the others cannot exist here). */
 function platformGpuProviders(): OnnxProvider[] {
@@ -41,16 +51,10 @@ export function onnxProviderOf(name: string): OnnxProvider | undefined {
   return (ONNX_PROVIDERS as readonly string[]).includes(p ?? '') ? (p as OnnxProvider) : undefined;
 }
 
-interface Attempt {
-  ok: boolean;
-  device?: string;
-  reason?: string;
-}
-
-async function attempt(name: string, forced: boolean): Promise<Attempt> {
+function probe(name: string, forced: boolean): Promise<BackendProbe> {
   const provider = onnxProviderOf(name);
   if (provider) return probeProvider(provider, forced);
-  return tryTfBackend(name as TfBackendName, forced);
+  return probeTfBackend(name as TfBackendName, forced);
 }
 
 const chosen = new Map<string, Promise<BackendChoice>>();
@@ -68,7 +72,7 @@ export function selectBackend(requested = 'auto'): Promise<BackendChoice> {
   }
   return p.then(async (choice) => {
     // tfjs holds one global backend: another engine in this process may have switched it.
-    if (!onnxProviderOf(choice.name)) await selectTfBackend(choice.name);
+    if (!onnxProviderOf(choice.name)) await useTfBackend(choice.name as TfBackendName);
     return choice;
   });
 }
@@ -84,7 +88,7 @@ async function choose(requested: string): Promise<BackendChoice> {
   const skipped: { name: string; reason: string }[] = [];
   for (const name of candidates) {
     // A named backend is used even when slow (a software WebGPU adapter); within a list it is skipped.
-    const result = await attempt(name, candidates.length === 1);
+    const result = await probe(name, candidates.length === 1);
     if (result.ok) {
       const reason = isAuto
         ? (skipped.length ? `fastest available (${skipped.length} faster skipped)` : 'fastest available')

@@ -1,15 +1,16 @@
 /**
- * One engine's ONNX Runtime backend: the chosen execution provider, the shared forward sessions
- * that compute style and content targets, and the evaluators built per job.
+ * One engine's ONNX Runtime sessions: on the chosen execution provider, the shared forward sessions
+ * that compute style and content targets, and the evaluators (one loss session each) built per job.
  */
-import { StylizeError } from '../errors.ts';
+import { StylizeError, errorSummary } from '../../../common/errors.ts';
 import { OnnxEvaluator } from './evaluator.ts';
 import { buildFeatureGraph } from './vgg-graph.ts';
 import { onnxConvWeights } from './weights.ts';
 import { DEFAULT_SETTINGS } from '../settings.ts';
 import { loadOrt, sessionOptions, type OnnxProvider, type Ort, type OrtSession } from './runtime.ts';
 import type { EvaluatorSpec, FloatImage, Pooling } from '../types.ts';
-import type { VggLayerName, VggWeights } from '../../../weights/types.ts';
+import type { VggWeights } from '../../../weights/types.ts';
+import type { VggLayerName } from '../../../common/vgg19.ts';
 
 /** Forward sessions kept per engine (one per pooling and layer choice); the oldest is dropped. */
 const MAX_FEATURE_SESSIONS = 3;
@@ -45,7 +46,7 @@ export class FeatureExtractor {
   }
 }
 
-export class OnnxBackend {
+export class OnnxSessions {
   private readonly features = new Map<string, Promise<FeatureExtractor>>();
   private readonly live = new Set<OnnxEvaluator>();
   /** Forward sessions built and not yet released (their promises are in `features`). */
@@ -53,8 +54,8 @@ export class OnnxBackend {
 
   private constructor(readonly ort: Ort, readonly provider: OnnxProvider, readonly name: string) {}
 
-  static async open(provider: OnnxProvider): Promise<OnnxBackend> {
-    return new OnnxBackend(await loadOrt(), provider, `onnx-${provider}`);
+  static async open(provider: OnnxProvider): Promise<OnnxSessions> {
+    return new OnnxSessions(await loadOrt(), provider, `onnx-${provider}`);
   }
 
   sessionOptions() {
@@ -73,7 +74,7 @@ export class OnnxBackend {
           this.builtFeatures.add(f);
           return f;
         } catch (err) {
-          throw new StylizeError('internal', `ONNX Runtime could not build the VGG-19 feature graph: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+          throw new StylizeError('internal', `ONNX Runtime could not build the VGG-19 feature graph: ${errorSummary(err)}`, { cause: err });
         }
       })();
       p.catch(() => this.features.delete(key));
