@@ -19,6 +19,10 @@
  * fetches it: `kept` lists them (sent after `capabilities` when there are any, when one finishes,
  * and on `list_kept`); `fetch_kept` answers with the usual binary `result` frame and `done`, then
  * forgets it; `discard_kept` forgets it. See docs/photopea.md.
+ *
+ * Stop and keep (additive, feature 'finish'): client -> `finish` {jobId} ends a running job at the
+ * next iteration; its current image, at the full output size, comes back as the usual `result`
+ * frame and `done` (with `stopped: true`). A job still waiting has no image yet: it is cancelled.
  */
 import { ProtocolError, isErrorCode, type ErrorCode } from './errors.ts';
 import { arr, bool, fail, isObj, num, obj, oneOf, optNum, optStr, str, type Obj } from './check.ts';
@@ -155,6 +159,8 @@ export interface HelloMessage {
   clientId?: string;
 }
 export interface CancelMessage { type: 'cancel'; jobId: string }
+/** Stop and keep: end the job now and send its current image, at full size, as the result. */
+export interface FinishMessage { type: 'finish'; jobId: string }
 export interface StatusRequest { type: 'status' }
 export interface ListStylesMessage {
   type: 'list_styles';
@@ -183,7 +189,7 @@ export interface FetchKeptMessage { type: 'fetch_kept'; jobId: string }
 export interface DiscardKeptMessage { type: 'discard_kept'; jobId: string }
 
 export type ClientTextMessage =
-  | HelloMessage | CancelMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest | ListKeptMessage | FetchKeptMessage | DiscardKeptMessage;
+  | HelloMessage | CancelMessage | FinishMessage | StatusRequest | ListStylesMessage | PingMessage | EstimateRequest | ListKeptMessage | FetchKeptMessage | DiscardKeptMessage;
 
 // Client -> server, binary frames (header + bytes; see frames.ts)
 
@@ -240,7 +246,7 @@ export interface CapabilitiesMessage {
    * progresses and once more, without this field, when it is ready.
    */
   preparing?: PreparingInfo;
-  /** Optional requests this companion answers beyond protocol 1's core, e.g. 'estimate'. */
+  /** Optional requests this companion answers beyond protocol 1's core: 'estimate', 'finish'. */
   features?: string[];
 }
 export interface AcceptedMessage { type: 'accepted'; ref: string; jobId: string; position: number }
@@ -268,6 +274,8 @@ export interface DoneMessage {
   losses: WireLossTerms;
   elapsedMs: number;
   backend: string;
+  /** True when `finish` ended the job early: the result is the image as it was then. */
+  stopped?: boolean;
 }
 export interface CancelledMessage { type: 'cancelled'; jobId: string; reason: 'client' | 'shutdown' }
 export interface ErrorMessage {
@@ -342,7 +350,7 @@ export type ServerBinaryMessage = PreviewFrameHeader | ResultFrameHeader | Thumb
 // ---------------------------------------------------------------------------------------------
 // Validators
 
-export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'status', 'list_styles', 'ping', 'estimate', 'list_kept', 'fetch_kept', 'discard_kept'] as const;
+export const CLIENT_TEXT_TYPES = ['hello', 'cancel', 'finish', 'status', 'list_styles', 'ping', 'estimate', 'list_kept', 'fetch_kept', 'discard_kept'] as const;
 export const CLIENT_BINARY_TYPES = ['submit', 'save_style'] as const;
 export const SERVER_TEXT_TYPES = [
   'capabilities', 'accepted', 'queue', 'started', 'progress', 'done', 'cancelled', 'error', 'status',
@@ -394,7 +402,8 @@ export function parseClientMessage(text: string): ClientTextMessage {
       return { type: 'hello', protocol, token, ...(client !== undefined && { client }), ...(clientId !== undefined && { clientId }) };
     }
     case 'cancel':
-      return { type: 'cancel', jobId: str(m, 'jobId', p, JOB_ID) };
+    case 'finish':
+      return { type: m.type, jobId: str(m, 'jobId', p, JOB_ID) };
     case 'status':
       return { type: 'status' };
     case 'list_styles': {

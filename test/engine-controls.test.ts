@@ -103,3 +103,47 @@ test('a job over the memory budget runs in tiles, converges and keeps its size',
     else process.env.STYLIZE_MEMORY_MB = prev;
   }
 });
+
+test('stop and keep: a multi-scale job stopped at its coarsest scale returns that image, upsampled to the full size', async () => {
+  const finish = new AbortController();
+  const previews: RgbaImage[] = [];
+  let stages = 0;
+  const result = await engine.stylize(
+    { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 256, iterations: 20, previewEvery: 1 } },
+    {
+      finishSignal: finish.signal,
+      onProgress: (e) => {
+        stages = e.stage.count;
+        assert.equal(e.stage.index, 0, 'no finer scale starts after stop and keep');
+        if (e.preview) previews.push(e.preview);
+        if (e.iteration === 3) finish.abort();
+      },
+    },
+  );
+  assert.ok(stages > 1, `a multi-scale plan (${stages} scales)`);
+  assert.equal(result.stopped, true);
+  assert.equal(result.losses.length, 3, 'stopped within one iteration');
+  assert.ok(result.losses.length < result.plan.totalSteps);
+  const out = result.plan.stages[result.plan.stages.length - 1];
+  assert.deepEqual([result.image.width, result.image.height], [out.width, out.height], 'full output size');
+  assert.equal(result.image.width, 256);
+  const meta = await sharp(result.png).metadata();
+  assert.deepEqual([meta.width, meta.height], [out.width, out.height]);
+  // The kept picture is the last preview (the coarse image), upsampled: close to it, far from the content.
+  const last = previews[previews.length - 1];
+  const down = await resizeRgba(result.image, last.width, last.height);
+  const diff = (a: RgbaImage, b: RgbaImage) => { let s = 0; for (let i = 0; i < a.data.length; i++) if (i % 4 !== 3) s += Math.abs(a.data[i] - b.data[i]); return s / (a.data.length * 0.75); };
+  const content = await contentAt('golden_gate.jpg', last.width, last.height);
+  assert.ok(diff(down, last) < 6, `kept image matches the current one (mean diff ${diff(down, last).toFixed(2)})`);
+  assert.ok(diff(down, last) * 3 < diff(content, last), 'and is not the content');
+});
+
+test('stop and keep asked at the very last iteration: the whole plan ran, so the result is not marked stopped', async () => {
+  const finish = new AbortController();
+  const result = await engine.stylize(
+    { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 64, iterations: 2, previewEvery: 0 } },
+    { finishSignal: finish.signal, onProgress: (e) => { if (e.iteration === e.iterations) finish.abort(); } },
+  );
+  assert.equal(result.stopped, undefined);
+  assert.equal(result.losses.length, result.plan.totalSteps);
+});

@@ -8,7 +8,9 @@
  * with the token, the style library, Stylize with live progress / previews / loss chart, the result
  * placed as a layer, cancel, a style taken from another layer with a batch of two, an error in a
  * designer's words, the companion stopped and restarted, and closing the plugin cancelling its job.
- * Saves a mid-job screenshot to test/artifacts/plugin-ui-midjob.png.
+ * The result live on the canvas (the live layer, Keep this, one undo step; Cancel, a failure and
+ * closing take it away). Saves a mid-job screenshot to test/artifacts/plugin-ui-midjob.png and the
+ * host page with the live layer to test/artifacts/plugin-live-layer.png.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -203,12 +205,54 @@ test('pick a library style, Stylize: progress, ETA, previews and loss chart stre
   assert.equal(await page.evaluate(() => (globalThis as any).host.undoSteps()), 1);
 });
 
-test('Cancel stops the running job; nothing is added', async () => {
+async function editorCall<T>(fn: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(([f, a]) => (globalThis as any).host[f as string](...(a as unknown[])), [fn, args] as const) as Promise<T>;
+}
+
+test('the result live on the canvas: the layer appears at once and follows the previews; Keep this places the picture at full size; one undo takes it back', async () => {
+  await clearFinished();
+  const before = await editorCall<string>('document');
+  const steps = await editorCall<number>('undoSteps');
+  await openSettings();
+  await ui.locator('#set-size').selectOption('256'); // coarse to fine: 128 px first, then finer scales
+  await setNumber('set-iterations', 300);
+  await ui.locator('#stylize').click();
+  const job = ui.locator('.job').first();
+  const names = await editorCall<string[]>('layerNames'); // the first job's result is there already
+  await until('the live layer', async () => (await editorCall<string[]>('layerNames')).length === names.length + 1, 60_000);
+  assert.deepEqual(await editorCall<string[]>('layerNames'), ['Photo', 'Photo · Starry Night', ...names.slice(1)], 'just above the source');
+  const hashes = new Set<string>();
+  await until('the live picture changing with the previews', async () => {
+    const h = await editorCall<string | null>('imageHash', 'Photo · Starry Night');
+    if (h) hashes.add(h);
+    return hashes.size >= 3;
+  }, 60_000);
+  assert.equal((await editorCall<{ fills: { type: string }[] }>('layer', 'Photo')).fills[0].type, 'SOLID', 'the source is never touched');
+  await job.locator('.job-status', { hasText: /live on the canvas/ }).waitFor({ timeout: 10_000 });
+  await page.waitForTimeout(300); // the host page redraws the document every 200 ms
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'plugin-live-layer.png'), fullPage: true });
+  assert.equal(await job.locator('.keep').isVisible(), true, 'Keep this is offered once there is a picture');
+  await job.locator('.keep').click();
+  await ui.locator('.job[data-phase="done"]').waitFor({ timeout: 60_000 });
+  assert.match(await job.locator('.job-status').innerText(), /^Kept at iteration \d+ · Added as a new layer/);
+  const bytes = Buffer.from(await editorCall<number[]>('imageBytes', 'Photo · Starry Night'));
+  const meta = await sharp(bytes).metadata();
+  assert.deepEqual([meta.width, meta.height], [256, 192], 'full resolution');
+  assert.equal(await editorCall<number>('undoSteps'), steps + 1, 'one undo step for the whole Stylize');
+  assert.equal(await editorCall<boolean>('undo'), true);
+  assert.equal(await editorCall<string>('document'), before, 'one undo: the document exactly as before Stylize');
+  await openSettings();
+  await ui.locator('#set-size').selectOption('128');
+});
+
+test('Cancel stops the running job; its live layer goes and nothing is added', async () => {
   await clearFinished();
   await setNumber('set-iterations', 3000);
   await ui.locator('#stylize').click();
   const job = ui.locator('.job').first();
   await job.locator('.job-status', { hasText: /Iteration [2-9]\d* \/ 3000/ }).waitFor({ timeout: 60_000 });
+  await until('the live layer', async () => (await editorCall<string[]>('layerNames')).length === 5, 30_000);
   await job.locator('.cancel').click();
   await ui.locator('.job[data-phase="cancelled"]').waitFor({ timeout: 20_000 });
   assert.equal(await job.locator('.job-status').innerText(), 'Cancelled');
@@ -246,8 +290,18 @@ test('a failure reads in a designer’s words: a style removed from the library'
   assert.match(await ui.locator('.job .job-detail').first().innerText(), /Scream/);
 });
 
-test('companion stopped: offline with the reason and what to do; restarted: reconnects by itself', async () => {
+test('companion stopped: a running job fails, says why and takes its live layer with it; offline with the reason; restarted: reconnects by itself', async () => {
+  await clearFinished();
+  await page.evaluate(() => (globalThis as any).host.select('Bridge'));
+  await ui.locator('.style-card[data-style="Starry Night"]').click();
+  await setNumber('set-iterations', 3000);
+  const count = (await editorCall<string[]>('layerNames')).length;
+  await ui.locator('#stylize').click();
+  await until('the live layer', async () => (await editorCall<string[]>('layerNames')).includes('Bridge · Starry Night'), 60_000);
   await companion.stop();
+  await ui.locator('.job[data-phase="failed"]').waitFor({ timeout: 30_000 });
+  assert.match(await ui.locator('.job .job-status').first().innerText(), /companion/i);
+  assert.equal((await editorCall<string[]>('layerNames')).length, count, 'the live layer is gone');
   await ui.locator('#conn[data-status="offline"]').waitFor({ timeout: 20_000 });
   assert.match(await ui.locator('#offline-reason').innerText(), /stopped|not running|no longer running/);
   assert.match(await ui.locator('#offline-advice').innerText(), /npm start/);
@@ -316,14 +370,17 @@ test('a connection the window\'s policy refuses (an older manifest in Figma): th
   }
 });
 
-test('closing the plugin cancels its running job', async () => {
+test('closing the plugin cancels its running job and removes its live layer', async () => {
   await clearFinished();
   await ui.locator('.style-card[data-style="Starry Night"]').click();
   await setNumber('set-iterations', 3000);
+  const count = (await editorCall<string[]>('layerNames')).length;
   await ui.locator('#stylize').click();
   await ui.locator('.job .job-status', { hasText: /Iteration [1-9]\d* \/ 3000/ }).waitFor({ timeout: 60_000 });
   assert.equal(await healthRunning(), true);
+  await until('the live layer', async () => (await editorCall<string[]>('layerNames')).length === count + 1, 30_000);
   await page.evaluate(() => (globalThis as any).host.closePlugin());
+  assert.equal((await editorCall<string[]>('layerNames')).length, count, 'closing took the live layer away');
   await until('companion idle after close', async () => !(await healthRunning()), 10_000);
   assert.match(companion.logs, /cancel/);
 });

@@ -32,6 +32,14 @@ class FakeEngine implements JobEngine {
     r.reject(new EngineFailure('cancelled', 'The job was cancelled.'));
   }
 
+  /** Like the real engine: the running job resolves with its image so far, marked stopped. */
+  stopAndKeep(jobId: string): void {
+    const r = this.running;
+    if (r?.job.jobId !== jobId) return;
+    this.running = undefined;
+    r.resolve({ png: new Uint8Array([9]), width: 4, height: 3, iterations: 4, losses: { content: 1, style: 2, tv: 0, total: 3 }, backend: 'fake', elapsedMs: 5, stopped: true });
+  }
+
   progress(iteration: number, iterations = 10): void {
     this.running!.onProgress({ iteration, iterations, terms: { content: 1, style: 2, tv: 0, total: 3 }, elapsedMs: iteration, etaMs: 1 });
   }

@@ -146,7 +146,7 @@ test('estimate: planned like submit, priced with measured costs; bad settings re
   const c = await TestClient.connect(d.url, d.token);
   try {
     const caps = c.jsonMessages().find((m) => m.type === 'capabilities') as Msg<'capabilities'>;
-    assert.deepEqual(caps.features, ['estimate'], 'a warmed-up companion offers estimates');
+    assert.deepEqual(caps.features, ['finish', 'estimate'], 'a warmed-up companion offers estimates (and stop and keep)');
     const ask = async (ref: string, width: number, height: number, settings: Record<string, unknown>) => {
       c.send({ type: 'estimate', ref, width, height, settings });
       return c.next((m) => (m.type === 'estimate' || m.type === 'error') && 'ref' in m && m.ref === ref);
@@ -218,6 +218,44 @@ test('cancel: a running job stops within an iteration, a waiting one at once', a
     assert.ok(last.iteration < 500);
     c.send({ type: 'cancel', jobId: run.jobId });
     assert.equal((await c.error()).code, 'unknown_job', 'a finished job cannot be cancelled again');
+    await assertEngineAtBaseline(c);
+  } finally {
+    c.close();
+  }
+});
+
+test('stop and keep (finish): a multi-scale job stopped at its first scale sends that image at full size as its result', async () => {
+  const c = await TestClient.connect(d.url, d.token);
+  try {
+    const caps = c.jsonMessages().find((m) => m.type === 'capabilities') as Msg<'capabilities'>;
+    assert.ok(caps.features?.includes('finish'), 'the companion says it can stop and keep');
+    const run = await submit(c, 'keep-me', { size: 64, scales: [32, 64], scaleIterations: [400, 400], previewEvery: 1 });
+    const wait = await submit(c, 'keep-queued', { size: 32, iterations: 2 });
+    await c.next((m) => m.type === 'progress' && m.jobId === run.jobId && m.iteration >= 3);
+    const preview = await c.nextBinary((m) => m.type === 'preview' && m.jobId === run.jobId);
+    assert.ok(preview.msg.type === 'preview' && preview.msg.width === 32, 'previews of the first (32 px) scale');
+    // A waiting job has no image yet: finish cancels it.
+    c.send({ type: 'finish', jobId: wait.jobId });
+    assert.deepEqual(await c.finished(wait.jobId), { type: 'cancelled', jobId: wait.jobId, reason: 'client' });
+    c.send({ type: 'finish', jobId: run.jobId });
+    const done = await c.finished(run.jobId, 30_000) as Msg<'done'>;
+    assert.equal(done.type, 'done', JSON.stringify(done));
+    assert.equal(done.stopped, true);
+    assert.ok(done.iterations < 400, `stopped early (${done.iterations} iterations)`);
+    assert.deepEqual([done.width, done.height], [64, 48], 'the full output size, not the 32 px scale');
+    const result = c.jobEvents(run.jobId).find((e) => e.kind === 'binary' && e.msg.type === 'result');
+    assert.ok(result && result.kind === 'binary');
+    const meta = await sharp(result.payload).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 64, 48]);
+    const progress = c.jsonMessages().filter((m): m is Msg<'progress'> => m.type === 'progress' && m.jobId === run.jobId);
+    assert.ok(progress.every((p) => p.iteration <= 400), 'the second scale never started');
+    // Asked again once it has ended: refused, naming the job (so it cannot be taken for a cancel's answer).
+    c.send({ type: 'finish', jobId: run.jobId });
+    const err = await c.error();
+    assert.equal(err.code, 'unknown_job');
+    assert.equal(err.jobId, run.jobId);
+    assert.match(err.message, /nothing to stop and keep/);
+    assert.match(d.output(), new RegExp(`job ${run.jobId} stopped and kept: 64 x 48`));
     await assertEngineAtBaseline(c);
   } finally {
     c.close();

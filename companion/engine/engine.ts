@@ -70,7 +70,8 @@ export class Engine {
         req,
         hooks,
       );
-      if (this.cost) this.cost = refine(this.cost, result.plan, resolveSettings(req.settings ?? {}).optimizer, result.elapsedMs, result.evaluations);
+      // A stopped run did less than its plan: its time would skew the costs.
+      if (this.cost && !result.stopped) this.cost = refine(this.cost, result.plan, resolveSettings(req.settings ?? {}).optimizer, result.elapsedMs, result.evaluations);
       return result;
     } finally {
       this.busy = false;

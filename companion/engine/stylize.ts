@@ -102,7 +102,7 @@ export function describePlan(plan: JobPlan): string {
 }
 
 export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks: StylizeHooks = {}): Promise<StylizeResult> {
-  const { signal, onProgress } = hooks;
+  const { signal, finishSignal, onProgress } = hooks;
   const started = performance.now();
   const settings = resolveSettings(req.settings ?? {});
   if (signal?.aborted) throw cancelled();
@@ -124,6 +124,7 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
 
   for (const [k, stage] of plan.stages.entries()) {
     if (signal?.aborted) throw cancelled();
+    if (finishSignal?.aborted && x) break; // stop and keep: the image so far is the result
     const inputs = await stageInputs(job, stage.width, stage.height, stage.styleSize, settings.preserveColors);
     last = inputs;
     x = x && prev
@@ -156,16 +157,25 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
       };
       onProgress(event);
     };
-    const ran = stage.tile ? await runTiled(ctx, spec, image, stage, settings, report, signal) : await runWhole(ctx, spec, image, stage.iterations, settings, report, signal);
+    const stops = { signal, finishSignal };
+    const ran = stage.tile ? await runTiled(ctx, spec, image, stage, settings, report, stops) : await runWhole(ctx, spec, image, stage.iterations, settings, report, stops);
     backend = ran.backend;
     evaluations += ran.evaluations;
     prev = stage;
   }
 
-  // The last scale is the output size (plan.ts), so `last` holds the final-size content and alpha.
-  const image = finish(x!, prev!, last!, settings.preserveColors);
+  // The last scale is the output size (plan.ts). A run stopped at a coarser scale is upsampled to
+  // it, with the content's colour and alpha at that size, so a kept result is always full size.
+  const out = plan.stages[plan.stages.length - 1];
+  let final = last!;
+  if (prev!.width !== out.width || prev!.height !== out.height) {
+    x = resizeBilinear(x!, prev!.width, prev!.height, out.width, out.height);
+    final = await stageInputs(job, out.width, out.height, out.styleSize, settings.preserveColors);
+  }
+  const image = finish(x!, out, final, settings.preserveColors);
   const png = await encodePng(image, { opaque: !job.content.hasAlpha });
-  return { image, png, losses, backend, elapsedMs: performance.now() - started, plan, evaluations };
+  const stopped = finishSignal?.aborted === true && step < plan.totalSteps;
+  return { image, png, losses, backend, elapsedMs: performance.now() - started, plan, evaluations, ...(stopped && { stopped }) };
 }
 
 /** The image as the user gets it: content colour restored when asked, alpha reattached. */
@@ -176,14 +186,21 @@ function finish(x: Float32Array, size: { width: number; height: number }, inputs
 
 type Report = (terms: LossTerms, tile?: { index: number; count: number }) => void;
 
-/** Runs `iterations` optimizer steps; returns the loss evaluations they took. */
-async function optimize(evaluator: LossEvaluator, x: Float32Array, iterations: number, settings: StylizeSettings, report: (t: LossTerms) => void, signal?: AbortSignal): Promise<number> {
+/** What can stop a run between iterations: cancel (throws) and stop-and-keep (returns early). */
+interface Stops {
+  signal?: AbortSignal;
+  finishSignal?: AbortSignal;
+}
+
+/** Runs `iterations` optimizer steps (fewer when asked to stop and keep); returns the loss evaluations they took. */
+async function optimize(evaluator: LossEvaluator, x: Float32Array, iterations: number, settings: StylizeSettings, report: (t: LossTerms) => void, stops: Stops): Promise<number> {
   const optimizer = makeOptimizer(settings);
   let evaluations = 0;
   for (let it = 0; it < iterations; it++) {
     // Yield to the event loop so an abort (a signal, a socket message) is seen between iterations.
     await new Promise((r) => setImmediate(r));
-    if (signal?.aborted) throw cancelled();
+    if (stops.signal?.aborted) throw cancelled();
+    if (stops.finishSignal?.aborted) break;
     const step = await optimizer.step(x, (img) => evaluator.evaluate(img));
     evaluations += step.evaluations;
     report(step.evaluation.terms);
@@ -196,10 +213,10 @@ interface Ran {
   evaluations: number;
 }
 
-async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, iterations: number, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<Ran> {
+async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, iterations: number, settings: StylizeSettings, report: Report, stops: Stops): Promise<Ran> {
   const evaluator = await ctx.createEvaluator(spec);
   try {
-    const evaluations = await optimize(evaluator, x, iterations, settings, (t) => report(t), signal);
+    const evaluations = await optimize(evaluator, x, iterations, settings, (t) => report(t), stops);
     return { backend: evaluator.backend, evaluations };
   } finally {
     evaluator.dispose();
@@ -211,7 +228,7 @@ async function runWhole(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Arra
  * targets and its own part of the content; passes shift the grid and feathered write-back blends
  * the overlaps, so no grid shows.
  */
-async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, stage: Stage, settings: StylizeSettings, report: Report, signal?: AbortSignal): Promise<Ran> {
+async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Array, stage: Stage, settings: StylizeSettings, report: Report, stops: Stops): Promise<Ran> {
   const tile = stage.tile!;
   const { width, height } = stage;
   let styleTargets: Map<VggLayerName, Float32Array> | undefined;
@@ -221,14 +238,15 @@ async function runTiled(ctx: StylizeContext, spec: EvaluatorSpec, x: Float32Arra
   for (let pass = 0; pass < tile.passes; pass++) {
     const rects = tileGrid(width, height, tile, pass);
     for (const [i, r] of rects.entries()) {
-      if (signal?.aborted) throw cancelled();
+      if (stops.signal?.aborted) throw cancelled();
+      if (stops.finishSignal?.aborted) return { backend, evaluations }; // the tiles so far are blended in
       const content: FloatImage = { width: r.w, height: r.h, channels: 3, data: crop(spec.content.data, width, r) };
       const evaluator = await ctx.createEvaluator({ ...spec, content, styleTargets });
       try {
         styleTargets ??= await evaluator.styleTargets?.();
         backend = evaluator.backend;
         const part = crop(x, width, r);
-        evaluations += await optimize(evaluator, part, perPass[pass], settings, (t) => report(t, { index: pass * rects.length + i, count: tile.passes * rects.length }), signal);
+        evaluations += await optimize(evaluator, part, perPass[pass], settings, (t) => report(t, { index: pass * rects.length + i, count: tile.passes * rects.length }), stops);
         blendInto(x, width, height, part, r, tile.overlap);
       } finally {
         evaluator.dispose();

@@ -143,10 +143,17 @@ export interface StylizeResult {
   plan: JobPlan;
   /** Loss-and-gradient evaluations in all (L-BFGS's line search may take several per iteration). */
   evaluations: number;
+  /** True when finishSignal stopped the run before its plan was done. */
+  stopped?: boolean;
 }
 
 export interface StylizeHooks {
   /** Aborting stops the run within one iteration; the promise then rejects with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * "Stop and keep": aborting this one stops the run within one iteration too, but resolves with
+   * the image as it is then, at the full output size (a coarser scale's image is upsampled).
+   */
+  finishSignal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
 }

@@ -389,6 +389,7 @@ export class Daemon {
     if (s.closed || s.ending) return;
     // The request an error answers, as far as it is known when the error comes.
     let ref: string | undefined;
+    let finishOf: string | undefined;
     try {
       if (!isBinary) {
         if (bytes.length > MAX_MESSAGE_BYTES) {
@@ -396,6 +397,7 @@ export class Daemon {
         }
         const msg = parseClientMessage(new TextDecoder().decode(bytes));
         if ('ref' in msg && typeof msg.ref === 'string') ref = msg.ref;
+        if (msg.type === 'finish') finishOf = msg.jobId;
         if (!s.authed) {
           if (msg.type !== 'hello') throw new ProtocolError('auth_required', `The first message must be hello with the pairing token, not ${msg.type}.`);
           await this.hello(s, msg.protocol, msg.token, msg.client);
@@ -405,13 +407,15 @@ export class Daemon {
           }
           return;
         }
-        // Answers wait for the client to read the ones before (a cancel needs no room to act).
-        if (msg.type !== 'cancel') await s.drained(MAX_UNSENT_BYTES);
+        // Answers wait for the client to read the ones before (a cancel or finish needs no room to act).
+        if (msg.type !== 'cancel' && msg.type !== 'finish') await s.drained(MAX_UNSENT_BYTES);
         switch (msg.type) {
           case 'hello':
             throw new ProtocolError('bad_message', 'This connection is already paired; send hello only once.');
           case 'cancel':
             return this.scheduler.cancel(s, msg.jobId);
+          case 'finish':
+            return this.scheduler.finish(s, msg.jobId);
           case 'status':
             return await this.status(s);
           case 'list_styles':
@@ -442,7 +446,8 @@ export class Daemon {
       }
       return await this.saveStyle(s, frame.message, frame.images[0]);
     } catch (err) {
-      this.answerError(s, err, ref);
+      // A finish names its job in the answer, so the client can tell it from a cancel's.
+      this.answerError(s, err, ref, finishOf);
     }
   }
 
@@ -450,12 +455,12 @@ export class Daemon {
    * Answers a request that failed. A typed error refuses a bad request (before pairing, that ends
    * the connection; too many end it too); anything else is the companion's fault, logged in full.
    */
-  private answerError(s: ClientConnection, err: unknown, ref?: string): void {
+  private answerError(s: ClientConnection, err: unknown, ref?: string, jobId?: string): void {
     if (!isTypedError(err)) {
       this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
-      return s.sendError(err, { ref });
+      return s.sendError(err, { ref, jobId });
     }
-    const answer = toWireError(err, { ref });
+    const answer = toWireError(err, { ref, jobId });
     if (!s.authed) {
       this.log.warn(`refused ${s.label} (origin ${s.origin ?? 'none'}): ${answer.code}`);
       return s.fatal(answer.code, answer.message);
@@ -509,7 +514,7 @@ export class Daemon {
       settings: { defaults: this.effectiveDefaults(), bounds: { ...SETTING_BOUNDS, size: { min: SETTING_BOUNDS.size.min, max: this.opts.maxSize } } },
       styles,
       ...(this.preparation && { preparing: this.preparation.info() }),
-      ...(this.engine.cost && { features: ['estimate'] }),
+      features: ['finish', ...(this.engine.cost ? ['estimate'] : [])],
     };
   }
 

@@ -188,6 +188,16 @@ export class EngineThread implements JobEngine {
     r.cancelTimer.unref();
   }
 
+  /**
+   * Stop and keep: the worker ends the job at the next iteration and reports its current image as
+   * the result (`done` with stopped). A job that already ended is left alone. Cancel still applies
+   * on top (an iteration that never ends is dealt with there).
+   */
+  stopAndKeep(jobId: string): void {
+    if (this.running?.jobId !== jobId) return;
+    this.post({ type: 'finish', jobId });
+  }
+
   get busy(): boolean {
     return this.running !== undefined;
   }

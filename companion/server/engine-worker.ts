@@ -14,7 +14,7 @@ if (!port) throw new Error('engine-worker.ts runs as a worker thread of the daem
 
 const init = workerData as WorkerInit;
 let engine: Engine | undefined;
-let current: { jobId: string; controller: AbortController; seed?: number } | undefined;
+let current: { jobId: string; controller: AbortController; finisher: AbortController; seed?: number } | undefined;
 const faults = testFaults();
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
@@ -38,12 +38,14 @@ function own(bytes: Uint8Array): Uint8Array {
 
 async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   const controller = new AbortController();
-  current = { jobId: msg.jobId, controller, seed: msg.settings.seed };
+  const finisher = new AbortController();
+  current = { jobId: msg.jobId, controller, finisher, seed: msg.settings.seed };
   try {
     const result = await engine!.stylize(
       { content: msg.content, styles: msg.styles, settings: msg.settings },
       {
         signal: controller.signal,
+        finishSignal: finisher.signal,
         onProgress: (e) => {
           if (faults.crashSeed !== undefined && msg.settings.seed === faults.crashSeed) process.exit(70);
           const preview = e.preview ? { width: e.preview.width, height: e.preview.height, data: own(e.preview.data) } : undefined;
@@ -66,6 +68,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
       losses: last ? { content: last.content, style: last.style, tv: last.tv, total: last.total } : { content: 0, style: 0, tv: 0, total: 0 },
       backend: result.backend,
       elapsedMs: result.elapsedMs,
+      ...(result.stopped && { stopped: true }),
       memory: engine!.memory(),
       cost: engine!.costModel(),
     }, [png.buffer as ArrayBuffer]);
@@ -91,6 +94,9 @@ port.on('message', (msg: ToWorker) => {
     case 'cancel':
       if (current?.jobId === msg.jobId && faults.hangOnCancelSeed !== undefined && current.seed === faults.hangOnCancelSeed) hang();
       if (current?.jobId === msg.jobId) current.controller.abort();
+      break;
+    case 'finish':
+      if (current?.jobId === msg.jobId) current.finisher.abort();
       break;
     case 'memory':
       // Always answered, even before the engine has loaded: the daemon may be waiting.

@@ -1,7 +1,6 @@
 /**
  * What the scheduler needs from an engine: run one job at a time, stop it on request. The engine's
  * worker thread (engine-thread.ts) implements it; the scheduler's tests use an in-process fake.
- * A new way to steer a running job (say, stop it and keep its current image) is one more method here.
  */
 import type { StylizeErrorCode } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
@@ -29,4 +28,6 @@ export interface JobEngine {
   run(job: EngineJob, onProgress: (p: EngineProgress) => void): Promise<EngineResult>;
   /** Asks the running job `jobId` to stop; its run() then rejects with code 'cancelled'. No-op otherwise. */
   cancel(jobId: string): void;
+  /** Asks the running job `jobId` to stop and resolve with its current image (EngineResult.stopped). No-op otherwise. */
+  stopAndKeep(jobId: string): void;
 }

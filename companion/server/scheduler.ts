@@ -53,6 +53,8 @@ export interface Job extends NewJob {
   lastPosition: number;
   /** Why a running job was cancelled, once it was. */
   cancelReason?: 'client' | 'shutdown' | 'disconnect';
+  /** The client asked to stop and keep (`finish`): the result is the image as it was. */
+  finishRequested?: boolean;
   /** Sends for this job go through this chain, so previews (encoded async) never overtake `done`. */
   outbox: Promise<void>;
   acceptedAt: number;
@@ -162,6 +164,21 @@ export class Scheduler {
   }
 
   /**
+   * Stop and keep: the running job ends at the next iteration and its image so far is sent as the
+   * result. A waiting job has no image yet, so it is cancelled.
+   */
+  finish(client: JobClient, jobId: string): void {
+    const job = client.jobs.get(jobId);
+    if (!job) {
+      throw new ProtocolError('unknown_job', `You have no job ${JSON.stringify(jobId)} running (it may have finished already); there is nothing to stop and keep.`);
+    }
+    if (job.state === 'queued') return this.cancel(client, jobId);
+    job.finishRequested = true;
+    this.opts.log.info(`job ${job.id}: stop and keep asked`);
+    this.engine.stopAndKeep(job.id);
+  }
+
+  /**
    * The client's connection closed: its waiting jobs are dropped and its running one cancelled,
    * except `keep` jobs, which go on and leave their result in `kept`.
    */
@@ -262,9 +279,10 @@ export class Scheduler {
     const done: DoneMessage = {
       type: 'done', jobId: job.id, width: r.width, height: r.height, bytes: r.png.length,
       iterations: r.iterations, losses: r.losses, elapsedMs: Math.round(r.elapsedMs), backend: r.backend,
+      ...(r.stopped && { stopped: true }),
     };
     if (c.closed && job.keep && c.clientId) return this.keepResult(job, c.clientId, r.png, done);
-    this.opts.log.info(`job ${job.id} done: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
+    this.opts.log.info(`job ${job.id} ${r.stopped ? 'stopped and kept' : 'done'}: ${r.width} x ${r.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`);
     this.send(job, () => {
       c.sendBinary(encodeFrame({ type: 'result', jobId: job.id, mime: 'image/png', width: r.width, height: r.height }, r.png));
       c.sendJson(done);

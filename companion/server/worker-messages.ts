@@ -35,6 +35,8 @@ export interface EngineResult {
   losses: LossTerms;
   backend: string;
   elapsedMs: number;
+  /** Stopped early by `finish` (stop and keep): the image as it was, at full size. */
+  stopped?: boolean;
 }
 
 export type ToWorker =
@@ -46,6 +48,8 @@ export type ToWorker =
     settings: Partial<StylizeSettings>;
   }
   | { type: 'cancel'; jobId: string }
+  /** Stop and keep: end the job now with its current image as the result. */
+  | { type: 'finish'; jobId: string }
   | { type: 'memory' }
   | { type: 'close' };
 

@@ -64,6 +64,40 @@ export interface PlaceRequest {
   mode: OutputMode;
   /** Shown in the new layer's name, e.g. "Photo · Starry Night". */
   styleName: string;
+  /** The job's live layer (LiveLayers.show), if it has one: it becomes the result (or, in replace mode, goes). */
+  liveId?: string;
+  /**
+   * Seal the placement as its own undo step (default true). A batch with live layers passes false
+   * and seals everything once with LiveLayers.commit, so one undo takes the whole Stylize back.
+   */
+  commit?: boolean;
+}
+
+/** A job's picture so far, shown on the canvas while it runs. */
+export interface LiveRequest {
+  /** The live layer an earlier call returned; absent the first time (a layer is created). */
+  liveId?: string;
+  sourceId: string;
+  sourceName: string;
+  /** Where the source was at export time (used if it was deleted meanwhile). */
+  bounds: Bounds;
+  /** The preview PNG; the layer shows it stretched to the source's size. */
+  png: Uint8Array;
+  styleName: string;
+}
+
+/**
+ * The result live on the canvas (optional: an editor without it places only the finished result).
+ * None of these is an undo step of its own: a batch's live layers, their updates and its results
+ * become one undo step at commit(), so one undo returns the document to its state before Stylize.
+ */
+export interface LiveLayers {
+  /** Creates the job's live layer just above the source (first call) or shows a newer picture in it. Resolves with its id; null when the designer deleted it (no more updates then). */
+  show(request: LiveRequest): Promise<string | null>;
+  /** Removes a live layer (its job was cancelled or failed). */
+  remove(liveId: string): Promise<void>;
+  /** Seals everything since the batch began as one undo step (the batch has settled). */
+  commit(): Promise<void>;
 }
 
 export interface PlaceOutcome {
@@ -138,8 +172,10 @@ export interface Editor {
   onSelectionChange(listener: (selection: SelectionSnapshot) => void): () => void;
   /** Exports one layer as PNG with its long side at most maxSide px (and within the editor's limits). */
   exportLayer(id: string, maxSide: number): Promise<LayerPixels>;
-  /** Puts a result into the document as one undo step; never destroys the source. */
+  /** Puts a result into the document as one undo step (see PlaceRequest.commit); never destroys the source. */
   placeResult(request: PlaceRequest): Promise<PlaceOutcome>;
+  /** Live result layers while jobs run; absent where the editor cannot show them. */
+  readonly live?: LiveLayers;
   loadSettings(): Promise<PluginSettings>;
   /** Validates and stores; resolves with what was stored. */
   saveSettings(settings: PluginSettings): Promise<PluginSettings>;

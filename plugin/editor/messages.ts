@@ -1,10 +1,10 @@
 /**
- * The typed messages between the plugin UI (an iframe) and a editor living on the other side of
- * postMessage (Figma's main thread). Requests carry an id; each gets exactly one reply. The editor
+ * The typed messages between the plugin UI (an iframe) and a host living on the other side of
+ * postMessage (Figma's main thread). Requests carry an id; each gets exactly one reply. The host
  * also pushes selection changes. Every message carries `channel` so stray messages are ignored.
  */
 import type {
-  EditorErrorCode, LayerPixels, PlaceOutcome, PlaceRequest, SelectionSnapshot,
+  EditorErrorCode, LayerPixels, LiveRequest, PlaceOutcome, PlaceRequest, SelectionSnapshot,
 } from './editor.ts';
 import type { PluginSettings } from './settings.ts';
 
@@ -15,6 +15,9 @@ export interface EditorMethods {
   getSelection: { params: Record<string, never>; result: SelectionSnapshot };
   exportLayer: { params: { id: string; maxSide: number }; result: LayerPixels };
   placeResult: { params: PlaceRequest; result: PlaceOutcome };
+  showLive: { params: LiveRequest; result: string | null };
+  removeLive: { params: { liveId: string }; result: null };
+  commitUndo: { params: Record<string, never>; result: null };
   loadSettings: { params: Record<string, never>; result: PluginSettings };
   saveSettings: { params: { settings: PluginSettings }; result: PluginSettings };
   notify: { params: { message: string; error?: boolean }; result: null };
@@ -22,7 +25,7 @@ export interface EditorMethods {
 }
 export type EditorMethod = keyof EditorMethods;
 export const HOST_METHODS: readonly EditorMethod[] = [
-  'getSelection', 'exportLayer', 'placeResult', 'loadSettings', 'saveSettings', 'notify', 'close',
+  'getSelection', 'exportLayer', 'placeResult', 'showLive', 'removeLive', 'commitUndo', 'loadSettings', 'saveSettings', 'notify', 'close',
 ];
 
 export type RequestMessage<M extends EditorMethod = EditorMethod> = {
@@ -39,7 +42,7 @@ export interface SelectionMessage {
   selection: SelectionSnapshot;
 }
 
-/** Sent once by the UI when its script has loaded, so the editor knows it can push selections. */
+/** Sent once by the UI when its script has loaded, so the host knows it can push selections. */
 export interface ReadyMessage {
   channel: typeof CHANNEL;
   kind: 'ready';
@@ -52,7 +55,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Narrows an untrusted postMessage payload to a UI->editor message (shape only; params are checked by the handler). */
+/** Narrows an untrusted postMessage payload to a UI->host message (shape only; params are checked by the handler). */
 export function isUiToEditor(value: unknown): value is UiToEditor {
   if (!isRecord(value) || value.channel !== CHANNEL) return false;
   if (value.kind === 'ready') return true;

@@ -1,17 +1,17 @@
 /**
- * The UI side of a editor that lives across postMessage (Figma's main thread): implements Editor by
+ * The UI side of a host that lives across postMessage (Figma's main thread): implements Host by
  * sending typed requests (messages.ts) and resolving them from the replies.
  * No DOM types: the window is described structurally, so this compiles for every target.
  */
 import {
-  EditorError, type Editor, type LayerPixels, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
+  EditorError, type Editor, type LayerPixels, type LiveLayers, type PlaceOutcome, type PlaceRequest, type SelectionSnapshot,
 } from './editor.ts';
 import {
   CHANNEL, isEditorToUi, type EditorMethod, type EditorMethods, type RequestMessage, type UiToEditor,
 } from './messages.ts';
 import type { PluginSettings } from './settings.ts';
 
-/** A bidirectional message pipe to the editor. */
+/** A bidirectional message pipe to the host. */
 export interface EditorPort {
   post(message: UiToEditor): void;
   /** Delivers every incoming payload (already unwrapped); returns an unsubscribe. */
@@ -47,11 +47,14 @@ export function figmaWindowPort(win: WindowLike): EditorPort {
   };
 }
 
-/** How long each request may take before the UI gives up on the editor (ms). */
+/** How long each request may take before the UI gives up on the host (ms). */
 const TIMEOUTS: Record<EditorMethod, number> = {
   getSelection: 30_000,
   exportLayer: 120_000, // a large frame can take a while to render
   placeResult: 60_000,
+  showLive: 30_000,
+  removeLive: 30_000,
+  commitUndo: 30_000,
   loadSettings: 10_000,
   saveSettings: 10_000,
   notify: 10_000,
@@ -72,6 +75,7 @@ export class PostMessageEditor implements Editor {
   private nextId = 1;
   private lastSelection: SelectionSnapshot | null = null;
   private readonly unlisten: () => void;
+  private disposed = false;
 
   constructor(port: EditorPort, kind = 'figma') {
     this.port = port;
@@ -98,6 +102,7 @@ export class PostMessageEditor implements Editor {
 
   private request<M extends EditorMethod>(method: M, params: EditorMethods[M]['params']): Promise<EditorMethods[M]['result']> {
     const id = this.nextId++;
+    if (this.disposed) return Promise.reject(new EditorError('internal', 'The plugin window was closed.'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -127,6 +132,12 @@ export class PostMessageEditor implements Editor {
     return this.request('placeResult', request);
   }
 
+  readonly live: LiveLayers = {
+    show: (request) => this.request('showLive', request),
+    remove: async (liveId) => { await this.request('removeLive', { liveId }); },
+    commit: async () => { await this.request('commitUndo', {}); },
+  };
+
   loadSettings(): Promise<PluginSettings> {
     return this.request('loadSettings', {});
   }
@@ -150,6 +161,7 @@ export class PostMessageEditor implements Editor {
 
   /** Stops listening and fails every request still waiting. */
   dispose(): void {
+    this.disposed = true;
     this.unlisten();
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);

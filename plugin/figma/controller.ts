@@ -1,12 +1,13 @@
 /**
- * Figma's side of the editor interface: answers the UI's requests (messages.ts) with the figma API
+ * Figma's side of the host interface: answers the UI's requests (messages.ts) with the figma API
  * and pushes selection changes. Takes the `figma` object as a parameter so tests can drive it.
  */
-import { EditorError, type PlaceRequest, type SelectionSnapshot } from '../editor/editor.ts';
+import { EditorError, type Bounds, type LiveRequest, type PlaceRequest, type SelectionSnapshot } from '../editor/editor.ts';
 import {
   CHANNEL, isUiToEditor, type EditorMethod, type EditorMethods, type EditorToUi, type RequestMessage,
 } from '../editor/messages.ts';
 import type { FigmaApi } from './api.ts';
+import { LiveLayerRegistry } from './live.ts';
 import { placeResult } from './place.ts';
 import { exportLayer, exportThumbnail, summarizeSelection } from './selection.ts';
 import { loadSettings, saveSettings } from './settings-store.ts';
@@ -31,18 +32,43 @@ function requireString(value: unknown, what: string): string {
   return value;
 }
 
-function requirePlaceRequest(p: Record<string, unknown>): PlaceRequest {
-  const b = p.bounds as Record<string, unknown> | undefined;
+function requireBounds(value: unknown): Bounds {
+  const b = value as Record<string, unknown> | undefined;
   const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   if (!b || !num(b.x) || !num(b.y) || !num(b.width) || !num(b.height)) throw new EditorError('bad_request', 'The layer position is missing from the result.');
+  return { x: b.x as number, y: b.y as number, width: b.width as number, height: b.height as number };
+}
+
+function optionalString(value: unknown, what: string): string | undefined {
+  if (value === undefined) return undefined;
+  return requireString(value, what);
+}
+
+function requireLiveRequest(p: Record<string, unknown>): LiveRequest {
+  const liveId = optionalString(p.liveId, 'The live layer id');
+  return {
+    ...(liveId !== undefined && { liveId }),
+    sourceId: requireString(p.sourceId, 'The source layer id'),
+    sourceName: typeof p.sourceName === 'string' ? p.sourceName : 'Layer',
+    bounds: requireBounds(p.bounds),
+    png: p.png as Uint8Array,
+    styleName: typeof p.styleName === 'string' ? p.styleName : '',
+  };
+}
+
+function requirePlaceRequest(p: Record<string, unknown>): PlaceRequest {
+  const bounds = requireBounds(p.bounds);
   if (p.mode !== 'new-layer' && p.mode !== 'replace') throw new EditorError('bad_request', `Unknown output mode ${JSON.stringify(p.mode)}.`);
+  const liveId = optionalString(p.liveId, 'The live layer id');
   return {
     sourceId: requireString(p.sourceId, 'The source layer id'),
     sourceName: typeof p.sourceName === 'string' ? p.sourceName : 'Layer',
-    bounds: { x: b.x as number, y: b.y as number, width: b.width as number, height: b.height as number },
+    bounds,
     png: p.png as Uint8Array,
     mode: p.mode,
     styleName: typeof p.styleName === 'string' ? p.styleName : '',
+    ...(liveId !== undefined && { liveId }),
+    ...(p.commit === false && { commit: false }),
   };
 }
 
@@ -52,9 +78,13 @@ export class FigmaMainThread {
   private seq = 0;
   private uiReady = false;
   private thumbnailTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly live: LiveLayerRegistry;
+  /** A batch placed a result it left for commitUndo to seal (a batch that placed nothing commits no empty step). */
+  private placedUncommitted = false;
 
   constructor(figma: FigmaApi, options: MainThreadOptions = {}) {
     this.figma = figma;
+    this.live = new LiveLayerRegistry(figma);
     this.options = { width: 360, height: 640, thumbnails: true, maxThumbnails: 24, thumbnailDelayMs: 300, ...options };
   }
 
@@ -63,6 +93,9 @@ export class FigmaMainThread {
     this.figma.showUI(html, { width: this.options.width, height: this.options.height, themeColors: true, title: 'Stylize' });
     this.figma.ui.onmessage = (message: unknown) => { void this.handleMessage(message); };
     this.figma.on('selectionchange', () => this.selectionChanged());
+    // Jobs still running when the plugin closes leave no live layer behind. Synchronous: Figma
+    // ends the plugin as soon as close callbacks return (and commits what is left as one undo step).
+    this.figma.on('close', () => this.live.removeAll());
   }
 
   snapshot(): SelectionSnapshot {
@@ -131,8 +164,22 @@ export class FigmaMainThread {
         return this.snapshot();
       case 'exportLayer':
         return exportLayer(this.figma, requireString(p.id, 'The layer id'), Number(p.maxSide));
-      case 'placeResult':
-        return placeResult(this.figma, requirePlaceRequest(p));
+      case 'placeResult': {
+        const request = requirePlaceRequest(p);
+        const outcome = await placeResult(this.figma, request, this.live);
+        if (request.commit === false) this.placedUncommitted = true;
+        return outcome;
+      }
+      case 'showLive':
+        return this.live.show(requireLiveRequest(p));
+      case 'removeLive':
+        this.live.remove(requireString(p.liveId, 'The live layer id'));
+        return null;
+      case 'commitUndo':
+        // Cancelled and failed jobs took their live layers with them: nothing to undo, no step.
+        if (this.placedUncommitted) this.figma.commitUndo();
+        this.placedUncommitted = false;
+        return null;
       case 'loadSettings':
         return loadSettings(this.figma);
       case 'saveSettings':

@@ -1,6 +1,7 @@
 /**
  * Putting a stylized picture into the document: a new image layer just above the source, or the
- * source's fills replaced. Always exactly one undo step, and the source is never deleted.
+ * source's fills replaced. One undo step (or part of the batch's one step, see PlaceRequest.commit),
+ * and the source is never deleted. A job's live layer (live.ts) becomes the new layer.
  */
 import { EditorError, type Bounds, type PlaceOutcome, type PlaceRequest } from '../editor/editor.ts';
 import { pngSize } from '../editor/png.ts';
@@ -9,6 +10,7 @@ import {
   IDENTITY, invert, multiply,
   type BaseNode, type FigmaApi, type Image, type ImagePaint, type RectangleNode, type SceneNode, type Transform,
 } from './api.ts';
+import type { LiveLayerRegistry } from './live.ts';
 import { findLayer, layerBounds, replaceability } from './selection.ts';
 
 /** Plugin data key holding the layer's fills from before the first replace (JSON), so they can be restored. */
@@ -18,7 +20,7 @@ export function resultLayerName(sourceName: string, styleName: string): string {
   return styleName ? `${sourceName} · ${styleName}` : `${sourceName} · stylized`;
 }
 
-function imagePaint(image: Image): ImagePaint {
+export function imagePaint(image: Image): ImagePaint {
   return { type: 'IMAGE', scaleMode: 'FILL', imageHash: image.hash };
 }
 
@@ -71,10 +73,11 @@ function positionAt(rect: RectangleNode, bounds: Bounds): void {
   rect.relativeTransform = multiply(invert(absoluteTransformOf(transformContainer(rect))), target);
 }
 
-function createResultLayer(figma: FigmaApi, source: SceneNode | null, request: PlaceRequest, image: Image, bounds: Bounds): RectangleNode {
+/** A new image rectangle just above the source (or at `bounds` when the source is gone). */
+export function createResultLayer(figma: FigmaApi, source: SceneNode | null, names: { sourceName: string; styleName: string }, image: Image, bounds: Bounds): RectangleNode {
   const rect = figma.createRectangle(); // Figma parents it under the current page
   try {
-    rect.name = resultLayerName(source ? source.name : request.sourceName, request.styleName);
+    rect.name = resultLayerName(source ? source.name : names.sourceName, names.styleName);
     rect.resize(Math.max(0.01, bounds.width), Math.max(0.01, bounds.height));
     rect.fills = [imagePaint(image)];
     rect.strokes = [];
@@ -88,7 +91,7 @@ function createResultLayer(figma: FigmaApi, source: SceneNode | null, request: P
   }
 }
 
-function checkResult(png: unknown): Uint8Array {
+export function checkResult(png: unknown): Uint8Array {
   if (!(png instanceof Uint8Array)) throw new EditorError('bad_request', 'The result picture is missing.');
   const size = pngSize(png);
   if (!size) throw new EditorError('bad_request', 'The result is not a PNG picture; the companion sent something unexpected.');
@@ -98,15 +101,21 @@ function checkResult(png: unknown): Uint8Array {
   return png;
 }
 
-export async function placeResult(figma: FigmaApi, request: PlaceRequest): Promise<PlaceOutcome> {
-  const png = checkResult(request.png);
-  let image: Image;
+export function createImage(figma: FigmaApi, png: Uint8Array): Image {
   try {
-    image = figma.createImage(png);
+    return figma.createImage(png);
   } catch (err) {
     throw new EditorError('place_failed', `Figma refused the result picture: ${err instanceof Error ? err.message : String(err)}.`);
   }
+}
+
+export async function placeResult(figma: FigmaApi, request: PlaceRequest, live?: LiveLayerRegistry): Promise<PlaceOutcome> {
+  const png = checkResult(request.png);
+  const image = createImage(figma, png);
   const source = await findLayer(figma, request.sourceId);
+  // The job's live layer, unless the designer deleted it meanwhile (then a new layer, as without one).
+  const liveLayer = request.liveId !== undefined ? live?.take(request.liveId) ?? null : null;
+  const commit = () => { if (request.commit !== false) figma.commitUndo(); };
   let note: string | undefined;
   try {
     if (request.mode === 'replace') {
@@ -116,7 +125,8 @@ export async function placeResult(figma: FigmaApi, request: PlaceRequest): Promi
           // Keep the very first fills, so repeated runs can still get back to the original.
           if (!source.getPluginData(ORIGINAL_FILLS_KEY)) source.setPluginData(ORIGINAL_FILLS_KEY, JSON.stringify(source.fills));
           source.fills = [imagePaint(image)];
-          figma.commitUndo();
+          liveLayer?.remove();
+          commit();
           return { nodeId: source.id, mode: 'replace' };
         }
         note = r.replaceNote;
@@ -126,12 +136,20 @@ export async function placeResult(figma: FigmaApi, request: PlaceRequest): Promi
     } else if (!source) {
       note = `“${request.sourceName}” was deleted while it was being stylized; the result was added where it was.`;
     }
-    const rect = createResultLayer(figma, source, request, image, source ? layerBounds(source) : request.bounds);
-    figma.commitUndo();
+    let rect: RectangleNode;
+    if (liveLayer) {
+      liveLayer.fills = [imagePaint(image)]; // already in place, named, above the source
+      rect = liveLayer;
+    } else {
+      rect = createResultLayer(figma, source, request, image, source ? layerBounds(source) : request.bounds);
+    }
+    commit();
     const outcome: PlaceOutcome = { nodeId: rect.id, mode: 'new-layer' };
     if (note) outcome.note = note;
     return outcome;
   } catch (err) {
+    // A failed job leaves no live layer behind (the batch reports why).
+    try { if (liveLayer && !liveLayer.removed) liveLayer.remove(); } catch { /* already gone */ }
     if (err instanceof EditorError) throw err;
     throw new EditorError('place_failed', `Could not add the result to the file: ${err instanceof Error ? err.message : String(err)}.`);
   }

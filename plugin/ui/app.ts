@@ -243,6 +243,7 @@ export class App {
       const target = e.target as HTMLElement;
       const card = target.closest<HTMLElement>('[data-job]');
       if (target.closest('.cancel') && card) this.runner.cancel(Number(card.dataset.job));
+      if (target.closest('.keep') && card) this.runner.keep(Number(card.dataset.job));
       if (target.closest('.clear')) this.runner.clearFinished();
     });
   }
@@ -596,12 +597,16 @@ export class App {
       case 'sending': return 'Sending to the companion…';
       case 'queued': return job.position === 1 ? 'Waiting: 1 job ahead' : `Waiting: ${job.position} jobs ahead`;
       case 'running': {
+        if (job.keeping) return `Keeping the picture at iteration ${job.iteration}…`;
         const eta = job.iteration > 0 && job.etaMs !== null ? ` · about ${formatDuration(job.etaMs)} left` : '';
-        return job.iteration > 0 ? `Iteration ${job.iteration} / ${job.iterations}${eta}` : 'Starting…';
+        const live = job.live ? ' · live on the canvas' : '';
+        return job.iteration > 0 ? `Iteration ${job.iteration} / ${job.iterations}${eta}${live}` : 'Starting…';
       }
       case 'placing': return 'Adding the result to the file…';
-      case 'done':
-        return `${job.outcome?.mode === 'replace' ? this.traits.replacedStatus : 'Added as a new layer'} · ${formatDuration(job.elapsedMs)}`;
+      case 'done': {
+        const kept = job.kept ? `Kept at iteration ${job.iteration} · ` : '';
+        return `${kept}${job.outcome?.mode === 'replace' ? this.traits.replacedStatus : 'Added as a new layer'} · ${formatDuration(job.elapsedMs)}`;
+      }
       case 'cancelled': return 'Cancelled';
       case 'failed': return job.error?.title ?? 'Failed';
     }
@@ -617,7 +622,10 @@ export class App {
       <div class="job-head">
         <img class="preview" alt="">
         <div class="meta"><div class="job-name"></div><div class="job-status" role="status"></div></div>
-        <button type="button" class="cancel secondary">Cancel</button>
+        <div class="job-actions">
+          <button type="button" class="keep primary" title="Stop now and add the picture as it is, at full size">Keep this</button>
+          <button type="button" class="cancel secondary">Cancel</button>
+        </div>
       </div>
       <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"><div class="progress-fill"></div></div>
       <div class="strip"></div>
@@ -638,7 +646,8 @@ export class App {
       card.dataset.phase = job.phase;
       const final = job.phase === 'done' || job.phase === 'cancelled' || job.phase === 'failed';
       card.querySelector<HTMLElement>('.job-status')!.textContent = this.statusText(job);
-      (card.querySelector('.cancel') as HTMLButtonElement).hidden = final || job.phase === 'placing';
+      (card.querySelector('.cancel') as HTMLButtonElement).hidden = final || job.phase === 'placing' || job.keeping === true;
+      (card.querySelector('.keep') as HTMLButtonElement).hidden = !this.runner.canKeep(job);
       const pct = job.phase === 'done' ? 100 : job.iterations > 0 ? Math.round((job.iteration / job.iterations) * 100) : 0;
       const bar = card.querySelector<HTMLElement>('.progress')!;
       bar.setAttribute('aria-valuenow', String(pct));

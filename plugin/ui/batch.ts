@@ -37,6 +37,12 @@ export interface JobView {
   previews: { png: Uint8Array; iteration: number }[];
   outcome?: PlaceOutcome;
   error?: Explained;
+  /** "Keep this" was asked: the companion is stopping the job and sending the picture as it is. */
+  keeping?: boolean;
+  /** The result is the picture as it was when the job was stopped (Keep this), at full size. */
+  kept?: boolean;
+  /** The job's picture is live on the canvas (the editor's live layer). */
+  live?: boolean;
 }
 
 const PREVIEWS_KEPT = 6;
@@ -76,6 +82,19 @@ interface Running {
   view: JobView;
   handle?: JobHandle;
   cancelRequested: boolean;
+  live: LiveState;
+}
+
+/** A job's live layer: updates go one at a time, and only the newest waiting picture is sent. */
+interface LiveState {
+  id?: string;
+  /** Deleted by the designer, or the editor could not show it: no more updates. */
+  off: boolean;
+  /** The job has ended: previews arriving late are not shown. */
+  ended: boolean;
+  waiting: Uint8Array | null;
+  queued: boolean;
+  chain: Promise<void>;
 }
 
 export class BatchRunner {
@@ -126,6 +145,7 @@ export class BatchRunner {
         iteration: 0, iterations: settings.iterations, etaMs: null, elapsedMs: 0, losses: [], previews: [],
       },
       cancelRequested: false,
+      live: { off: !this.editor.live, ended: false, waiting: null, queued: false, chain: Promise.resolve() },
     }));
     this.jobs.push(...batch);
     this.active += batch.length;
@@ -147,7 +167,59 @@ export class BatchRunner {
         await this.runOne(job, styleSource, wire, settings);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(limit, batch.length) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.min(limit, batch.length) }, worker));
+    } finally {
+      // The whole batch (live layers, their updates, the results) becomes one undo step.
+      await this.editor.live?.commit().catch(() => undefined /* the editor is gone; closing commits anyway */);
+    }
+  }
+
+  /** Shows the newest preview in the job's live layer, one update at a time (older waiting ones are skipped). */
+  private showLive(job: Running, pixels: LayerPixels, png: Uint8Array): void {
+    const live = job.live;
+    const editor = this.editor.live;
+    if (!editor || live.off || live.ended) return;
+    live.waiting = png;
+    if (live.queued) return;
+    live.queued = true;
+    live.chain = live.chain.then(async () => {
+      live.queued = false;
+      const latest = live.waiting;
+      live.waiting = null;
+      if (!latest || live.off || live.ended) return;
+      try {
+        const id = await editor.show({
+          ...(live.id !== undefined && { liveId: live.id }),
+          sourceId: pixels.id, sourceName: pixels.name, bounds: pixels.bounds, png: latest, styleName: job.view.styleName,
+        });
+        if (id === null) live.off = true;
+        else live.id = id;
+      } catch {
+        live.off = true; // the live view is a nicety: the result still lands at the end
+      }
+      job.view.live = live.id !== undefined && !live.off;
+      this.changed();
+    });
+  }
+
+  /** Waits for the live layer's last update; the job's end decides what becomes of it. */
+  private async settleLive(job: Running): Promise<string | undefined> {
+    job.live.ended = true;
+    await job.live.chain;
+    return job.live.off ? undefined : job.live.id;
+  }
+
+  /** A cancelled or failed job takes its live layer with it. */
+  private async dropLive(job: Running): Promise<void> {
+    const id = await this.settleLive(job);
+    job.view.live = false;
+    if (id !== undefined) await this.editor.live?.remove(id).catch(() => undefined /* already gone with the editor */);
+  }
+
+  private async end(job: Running, phase: 'cancelled' | 'failed', error?: Explained): Promise<void> {
+    await this.dropLive(job);
+    this.finish(job, phase, error);
   }
 
   private async resolveStyle(style: StyleChoice, size: number): Promise<SubmitStyle> {
@@ -199,6 +271,7 @@ export class BatchRunner {
       onPreview: (png, iteration) => {
         v.previews.push({ png, iteration });
         if (v.previews.length > PREVIEWS_KEPT) v.previews.shift();
+        this.showLive(job, pixels, png);
         this.changed();
       },
     });
@@ -208,21 +281,32 @@ export class BatchRunner {
     try {
       result = await handle.result;
     } catch (err) {
-      if (err instanceof CompanionError && err.code === 'cancelled') return this.finish(job, 'cancelled');
-      return this.finish(job, 'failed', explainError(err));
+      if (err instanceof CompanionError && err.code === 'cancelled') {
+        // Not the designer's cancel: the companion was stopped under the job. That is a failure, said as such.
+        if (!job.cancelRequested) return this.end(job, 'failed', explainError(new CompanionError('shutting_down', err.message)));
+        return this.end(job, 'cancelled');
+      }
+      return this.end(job, 'failed', explainError(err));
     }
+    const liveId = await this.settleLive(job);
     v.phase = 'placing';
-    v.iteration = v.iterations;
-    v.previews.push({ png: result.png, iteration: v.iterations });
+    v.keeping = false;
+    if (result.done.stopped) v.kept = true;
+    v.iteration = result.done.stopped ? result.done.iterations : v.iterations;
+    v.previews.push({ png: result.png, iteration: v.iteration });
     if (v.previews.length > PREVIEWS_KEPT) v.previews.shift();
     this.changed();
     try {
       v.outcome = await this.editor.placeResult({
         sourceId: pixels.id, sourceName: pixels.name, bounds: pixels.bounds, png: result.png, mode: settings.outputMode, styleName: v.styleName,
+        ...(liveId !== undefined && { liveId }),
+        // With live layers the batch is sealed as one undo step at its end (run()).
+        ...(this.editor.live && { commit: false }),
       });
     } catch (err) {
-      return this.finish(job, 'failed', explainError(err));
+      return this.end(job, 'failed', explainError(err));
     }
+    v.live = false;
     this.finish(job, 'done');
   }
 
@@ -232,6 +316,21 @@ export class BatchRunner {
     job.cancelRequested = true;
     if (job.handle) job.handle.cancel();
     this.changed();
+  }
+
+  /** "Keep this": stop the job and place its picture as it is now, at full size. */
+  keep(id: number): void {
+    const job = this.jobs.find((j) => j.view.id === id);
+    if (!job || job.cancelRequested || job.view.keeping || job.view.phase !== 'running') return;
+    if (!job.handle?.finish()) return;
+    job.view.keeping = true;
+    this.changed();
+  }
+
+  /** Whether "Keep this" can act on the job now: running, with a picture to keep, on a companion that can. */
+  canKeep(view: JobView): boolean {
+    return view.phase === 'running' && view.previews.length > 0 && !view.keeping && this.client.canFinish
+      && !this.jobs.find((j) => j.view === view)?.cancelRequested;
   }
 
   cancelAll(): void {

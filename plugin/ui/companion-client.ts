@@ -42,6 +42,12 @@ export interface JobHandle {
   readonly result: Promise<JobResult>;
   /** Asks the companion to stop; `result` then rejects with code "cancelled". */
   cancel(): void;
+  /**
+   * Stop and keep: the companion ends the job at the next iteration and `result` resolves with the
+   * picture as it is then, at full size (done.stopped). A job still waiting is cancelled instead.
+   * False when this companion cannot (no 'finish' feature) or the job has ended.
+   */
+  finish(): boolean;
 }
 
 export interface CompanionClientOptions {
@@ -78,6 +84,8 @@ export class CompanionClient {
   private readonly errorListeners = new Set<Listener<CompanionError>>();
   private readonly keptListeners = new Set<Listener<KeptJob[]>>();
   private readonly jobs = new JobRegistry();
+  /** Jobs a `finish` was sent for: its unknown_job answer names the job and is not a cancel's. */
+  private readonly finishesSent = new Set<string>();
   private readonly styleLists = new OneAnswerRequests<StyleInfo[]>();
   private readonly saves = new OneAnswerRequests<StyleInfo>();
   private readonly estimates = new OneAnswerRequests<EstimateMessage>();
@@ -120,6 +128,11 @@ export class CompanionClient {
   get capabilities(): CapabilitiesMessage | null {
     return this._state.status === 'connected' ? this._state.capabilities : null;
   }
+  /** Whether the companion can stop a job and keep its picture (capabilities feature 'finish'). */
+  get canFinish(): boolean {
+    return this.capabilities?.features?.includes('finish') === true;
+  }
+
 
   get url(): string {
     return `ws://${this.opts.address}:${this.opts.port}/`;
@@ -303,6 +316,7 @@ export class CompanionClient {
         this.jobs.identify(job, msg.jobId);
         job.events.onAccepted?.(msg.jobId, msg.position);
         if (job.cancelRequested) this.sendCancel(job);
+        else if (job.finishRequested) this.sendFinish(job);
         return;
       }
       case 'queue':
@@ -356,6 +370,11 @@ export class CompanionClient {
   }
 
   private handleError(msg: Extract<ServerTextMessage, { type: 'error' }>): void {
+    if (msg.code === 'unknown_job' && msg.jobId !== undefined && this.finishesSent.delete(msg.jobId)) {
+      // The job ended before our finish reached the companion: its end message is on its way
+      // (or already here), so this answer changes nothing.
+      return;
+    }
     const err = new CompanionError(msg.code, msg.message);
     const job = (msg.jobId && this.jobs.byJobId(msg.jobId)) || (msg.ref && this.jobs.get(msg.ref));
     if (job) return this.jobs.settle(job, err);
@@ -413,6 +432,7 @@ export class CompanionClient {
   }
 
   private failAll(err: CompanionError): void {
+    this.finishesSent.clear();
     this.jobs.failAll(err);
     this.styleLists.failAll(err);
     this.saves.failAll(err);
@@ -454,7 +474,23 @@ export class CompanionClient {
         if (record.jobId) this.sendCancel(record);
         // Not accepted yet: the cancel goes out as soon as the job id arrives.
       },
+      finish: () => {
+        if (record.settled || record.cancelRequested || !this.canFinish) return false;
+        if (record.finishRequested) return true;
+        record.finishRequested = true;
+        if (record.jobId) this.sendFinish(record);
+        return true;
+      },
     };
+  }
+
+  private sendFinish(job: JobRecord): void {
+    try {
+      this.send({ type: 'finish', jobId: job.jobId! });
+      this.finishesSent.add(job.jobId!);
+    } catch {
+      // Not connected: the job fails with the connection (connection_lost) like every other.
+    }
   }
 
   private sendCancel(job: JobRecord): void {

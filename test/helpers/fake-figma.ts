@@ -8,7 +8,11 @@
  *   create functions hand out a new object for the same node each time (compare by id);
  * - each node type has only its own properties (`'strokes' in sticky` is false, as in the typings);
  * - exportAsync renders the render bounds (strokes outside the box, shadows) unless
- *   useAbsoluteBounds, and the picture shows the layer's strokes, effects and opacity.
+ *   useAbsoluteBounds, and the picture shows the layer's strokes, effects and opacity;
+ * - undo (typings of commitUndo/triggerUndo/closePlugin and the "close" event): every change the
+ *   plugin makes between two commitUndo calls is one undo step, and closing the plugin commits what
+ *   is left; "close" callbacks run first and must be synchronous, because after closePlugin every
+ *   API call throws and no callback (UI message, selection, a pending await) reaches the plugin.
  * No Node imports: the browser test bundles it into the host page.
  */
 import type {
@@ -65,7 +69,11 @@ function clone<T>(value: T): T {
   return structuredClone(value);
 }
 
-/** Records the inverse of every document change; commitUndo seals them into one step. */
+/**
+ * Records the inverse of every document change; commitUndo seals them into one step (as in Figma,
+ * changes are not undo steps of their own: "By default, plugin actions are not committed to undo
+ * history"). undo() is the designer's Cmd+Z: the newest step, or what is not committed yet.
+ */
 export class UndoJournal {
   readonly steps: (() => void)[][] = [];
   private pending: (() => void)[] = [];
@@ -143,6 +151,7 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
 
   /** Writes a value and records how to put the old one back. */
   private track<T>(read: () => T, write: (v: T) => void, value: T): void {
+    this.figma.checkOpen();
     const old = read();
     this.figma.journal.record(() => write(old));
     write(value);
@@ -183,6 +192,7 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
   get width(): number { return this._width; }
   get height(): number { return this._height; }
   resize(width: number, height: number): void {
+    this.figma.checkOpen();
     if (!(width >= 0.01 && height >= 0.01)) throw new Error('resize: width and height must be >= 0.01');
     const [w, h] = [this._width, this._height];
     this.figma.journal.record(() => { this._width = w; this._height = h; });
@@ -242,12 +252,14 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
 
   getPluginData(key: string): string { return this.pluginData.get(key) ?? ''; }
   setPluginData(key: string, value: string): void {
+    this.figma.checkOpen();
     const old = this.pluginData.get(key);
     this.figma.journal.record(() => { if (old === undefined) this.pluginData.delete(key); else this.pluginData.set(key, old); });
     this.pluginData.set(key, value);
   }
 
   insertChild(index: number, childView: FakeNode): void {
+    this.figma.checkOpen();
     const child = unwrap(childView);
     const kids = this._children;
     if (!kids) throw new Error(`${this.type} cannot have children`);
@@ -270,13 +282,15 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
     this.insertChild(this._children ? this._children.length - (child._parent === this ? 1 : 0) : 0, child);
   }
   remove(): void {
-    const parent = this._parent;
+    this.figma.checkOpen();
+    const self = unwrap(this); // called on a view: find the node itself among its parent's children
+    const parent = self._parent;
     if (!parent?._children) return;
-    const index = parent._children.indexOf(this);
+    const index = parent._children.indexOf(self);
     parent._children.splice(index, 1);
-    this._parent = null;
-    this.removed = true;
-    this.figma.journal.record(() => { parent._children!.splice(index, 0, this); this._parent = parent; this.removed = false; });
+    self._parent = null;
+    self.removed = true;
+    this.figma.journal.record(() => { parent._children!.splice(index, 0, self); self._parent = parent; self.removed = false; });
   }
 
   /** Strokes outside the box, shadows and blurs widen what the layer paints (null when hidden). */
@@ -296,6 +310,7 @@ export class FakeNode implements Omit<SceneFields, 'absoluteBoundingBox'> {
   }
 
   async exportAsync(settings: ExportSettingsImage): Promise<Uint8Array> {
+    this.figma.checkOpen();
     if (NOT_EXPORTABLE.has(this.type)) throw new Error('Node cannot be exported');
     if (settings.format !== 'PNG' && settings.format !== 'JPG') throw new Error('unsupported format');
     const c = settings.constraint ?? { type: 'SCALE', value: 1 };
@@ -386,14 +401,19 @@ export class FakeFigma {
       this.ui.deliver?.(copy);
     },
     resize: (_w: number, _h: number): void => {},
-    /** What the UI iframe sends: Figma calls onmessage with the pluginMessage. */
-    receive: (message: unknown): void => { this.ui.onmessage?.(clone(message), { origin: 'null' }); },
+    /** What the UI iframe sends: Figma calls onmessage with the pluginMessage (never once the plugin is closed). */
+    receive: (message: unknown): void => { if (!this.closed) this.ui.onmessage?.(clone(message), { origin: 'null' }); },
   };
 
   constructor(options: { renderer: Renderer; editorType?: 'figma' | 'figjam' }) {
     this.renderer = options.renderer;
     this.editorType = options.editorType ?? 'figma';
     this.currentPage = this.addPage('Page 1');
+  }
+
+  /** After closePlugin, Figma's APIs are disabled: any call throws. */
+  checkOpen(): void {
+    if (this.closed) throw new Error('The plugin has been closed: figma APIs cannot be used after closePlugin.');
   }
 
   private checkStorage(): void {
@@ -438,10 +458,12 @@ export class FakeFigma {
     this.handlers.set(type, (this.handlers.get(type) ?? []).filter((c) => c !== callback));
   }
   emit(type: string): void {
+    if (this.closed) return; // callbacks are disabled after closePlugin
     for (const callback of this.handlers.get(type) ?? []) callback();
   }
 
   async getNodeByIdAsync(id: string): Promise<FakeNode | null> {
+    this.checkOpen();
     const visit = (n: FakeNode): FakeNode | null => {
       if (n.id === id) return n;
       for (const c of n._children ?? []) { const f = visit(c); if (f) return f; }
@@ -452,6 +474,7 @@ export class FakeFigma {
   }
 
   createImage(data: Uint8Array): FakeImage {
+    this.checkOpen();
     const dims = pngDims(data);
     if (!dims) throw new Error('Image type is unsupported');
     if (dims.width > 4096 || dims.height > 4096) throw new Error('Image is too large');
@@ -461,12 +484,16 @@ export class FakeFigma {
   }
 
   createRectangle(): FakeNode {
+    this.checkOpen();
     const rect = new FakeNode(this, 'RECTANGLE', 'Rectangle');
     this.currentPage.appendChild(rect);
     return view(rect);
   }
 
-  commitUndo(): void { this.journal.commit(); }
+  commitUndo(): void {
+    this.checkOpen();
+    this.journal.commit();
+  }
 
   showUI(html: string, options?: ShowUIOptions): void { this.shownUi.push({ html, options }); }
 
@@ -475,10 +502,15 @@ export class FakeFigma {
     return { cancel() {} };
   }
 
+  /**
+   * "close" callbacks run (synchronously: the plugin is torn down when they return), then what the
+   * plugin left uncommitted becomes one undo step, then every API is disabled.
+   */
   closePlugin(): void {
     if (this.closed) return;
-    this.closed = true;
     this.emit('close');
+    this.journal.commit();
+    this.closed = true;
   }
 
   /** The whole document as plain data. */

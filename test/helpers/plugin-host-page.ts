@@ -4,7 +4,9 @@
  * (origin "null", as in Figma) whose document carries Figma's Content-Security-Policy for the
  * manifest's allowedDomains, bridging Figma's postMessage convention in both directions. Every
  * securitypolicyviolation in the window is recorded for the test.
- * Layers render from real images with a canvas. Bundled by esbuild for the page; test-only.
+ * Layers render from real images with a canvas; the page also draws the fake document (a small
+ * Figma canvas: every layer of the page at its box, with its image fill), so a screenshot shows what
+ * the designer would see. Bundled by esbuild for the page; test-only.
  */
 import { FakeFigma, type FakeNode } from './fake-figma.ts';
 
@@ -73,6 +75,45 @@ async function render(node: FakeNode, width: number, height: number): Promise<Ui
   return new Uint8Array(await blob.arrayBuffer());
 }
 
+const fillBitmaps = new Map<string, Promise<ImageBitmap>>();
+function fillBitmap(hash: string): Promise<ImageBitmap> | null {
+  const bytes = fake?.images.get(hash);
+  if (!bytes) return null;
+  let b = fillBitmaps.get(hash);
+  if (!b) {
+    b = createImageBitmap(new Blob([bytes as unknown as BlobPart], { type: 'image/png' }));
+    fillBitmaps.set(hash, b);
+  }
+  return b;
+}
+
+/** Draws the page's layers as Figma would show them: image fills stretched to each layer's box, names above. */
+async function drawDocument(canvas: HTMLCanvasElement): Promise<void> {
+  const f = fake;
+  if (!f) return;
+  const layers = f.currentPage._children ?? [];
+  const pictures = await Promise.all(layers.map((n) => {
+    const paint = ('fills' in n ? n.fills : []).find((p) => p.type === 'IMAGE') as { imageHash?: string } | undefined;
+    if (paint?.imageHash) return fillBitmap(paint.imageHash);
+    const url = imageOf.get(n.id);
+    return url ? bitmap(url) : null;
+  }));
+  const ctx = canvas.getContext('2d')!;
+  ctx.fillStyle = '#f5f5f5';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.font = '11px sans-serif';
+  const pad = 24;
+  for (const [i, n] of layers.entries()) {
+    const b = n.absoluteBoundingBox;
+    const x = b.x + pad, y = b.y + pad;
+    if (pictures[i]) ctx.drawImage(pictures[i]!, x, y, b.width, b.height);
+    else { ctx.fillStyle = '#d9d9d9'; ctx.fillRect(x, y, b.width, b.height); }
+    ctx.fillStyle = '#333';
+    // A result covers its source, so its name goes under the box, the source's above it.
+    ctx.fillText(n.name, x, n.name.includes(' · ') ? y + b.height + 13 : y - 4);
+  }
+}
+
 function node(name: string): FakeNode {
   const n = byName.get(name) ?? fake?.currentPage.children?.find((c) => c.name === name);
   if (!n) throw new Error(`No layer named ${name}`);
@@ -86,6 +127,14 @@ async function startPlugin(options: StartOptions): Promise<Record<string, string
   ]);
   const f = new FakeFigma({ renderer: render });
   fake = f;
+  // The document, as a canvas above the plugin window, redrawn a few times a second.
+  const canvas = document.createElement('canvas');
+  canvas.id = 'document';
+  canvas.width = 760;
+  canvas.height = 220;
+  canvas.style.cssText = 'display:block;border-bottom:1px solid #999';
+  document.body.prepend(canvas);
+  setInterval(() => { void drawDocument(canvas); }, 200);
   for (const [k, v] of Object.entries(options.storage ?? {})) f.storage.set(k, v);
   const ids: Record<string, string> = {};
   for (const spec of options.layers) {
@@ -152,6 +201,20 @@ const api = {
   },
   undoSteps(): number {
     return fake!.journal.steps.length;
+  },
+  /** The whole document as plain data (to compare states). */
+  document(): string {
+    return JSON.stringify(fake!.describe());
+  },
+  /** Cmd+Z: undoes the newest step. */
+  undo(): boolean {
+    return fake!.journal.undo();
+  },
+  /** The image hash a layer's IMAGE fill shows, or null (no such layer or no image fill). */
+  imageHash(name: string): string | null {
+    const n = byName.get(name) ?? fake?.currentPage.children?.find((c) => c.name === name);
+    const paint = n && 'fills' in n ? (n.fills.find((p) => p.type === 'IMAGE') as { imageHash?: string } | undefined) : undefined;
+    return paint?.imageHash ?? null;
   },
   closePlugin(): void {
     fake!.closePlugin();

@@ -103,6 +103,8 @@ export interface JobRecord {
   events: JobEvents;
   resultPng?: Uint8Array;
   cancelRequested: boolean;
+  /** Stop and keep asked (sent once the job id is known). */
+  finishRequested: boolean;
   settled: boolean;
   readonly result: Promise<JobResult>;
 }
@@ -117,7 +119,7 @@ export class JobRegistry {
   add(ref: string, events: JobEvents, options: { keep?: boolean; jobId?: string } = {}): JobRecord {
     const d = deferred<JobResult>();
     const record = {
-      ref, keep: options.keep ?? false, events, cancelRequested: false, settled: false, result: d.promise,
+      ref, keep: options.keep ?? false, events, cancelRequested: false, finishRequested: false, settled: false, result: d.promise,
       settle: (outcome: JobResult | CompanionError) => (outcome instanceof CompanionError ? d.reject(outcome) : d.resolve(outcome)),
     };
     this.byRef.set(ref, record);
