@@ -267,3 +267,21 @@ test('stop: waiting jobs hear shutdown, the running one is cancelled, nothing ne
   assert.deepEqual(engine.started, [running.id], 'the waiting job never started');
   assert.throws(() => scheduler.add(a, spec('late')), (e: unknown) => e instanceof ProtocolError && e.code === 'shutting_down');
 });
+
+test('finish (stop and keep): the running job ends with its picture marked stopped; a waiting one is cancelled; an unknown one is refused', async () => {
+  const { engine, scheduler } = setup();
+  const a = new FakeClient('a');
+  const running = scheduler.add(a, spec('a1'));
+  const waiting = scheduler.add(a, spec('a2'));
+  scheduler.finish(a, waiting.id);
+  await settle();
+  assert.deepEqual(a.of('cancelled').map((m) => [m.jobId, m.reason]), [[waiting.id, 'client']], 'a waiting job has no picture yet: cancelled');
+  scheduler.finish(a, running.id);
+  await settle();
+  const done = a.of('done');
+  assert.equal(done.length, 1);
+  assert.equal(done[0].jobId, running.id);
+  assert.equal(done[0].stopped, true, 'done says the picture is the one at the stop');
+  assert.ok(a.types().indexOf('binary:result') < a.types().indexOf('done'), 'the result frame comes before done');
+  assert.throws(() => scheduler.finish(a, running.id), (err: unknown) => err instanceof ProtocolError && err.code === 'unknown_job');
+});
