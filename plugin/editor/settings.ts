@@ -35,7 +35,7 @@ export const DEFAULT_PORT = 7849;
 
 /** The companion's default plan (companion/engine/settings.ts): L-BFGS, coarse to fine. */
 export const DEFAULT_SETTINGS: Readonly<PluginSettings> = Object.freeze({
-  iterations: 20,
+  iterations: 30,
   strength: 50,
   outputSize: 512,
   optimizer: 'lbfgs',
