@@ -434,10 +434,11 @@ test('message pipe: foreign messages ignored, bad requests answered with errors,
 });
 
 test('strength maps to the content/style balance on a log scale around the seed 1:0.01', () => {
-  assert.deepEqual(strengthToWeights(50), { contentWeight: 0.01, styleWeight: 1 });
-  assert.ok(Math.abs(strengthToWeights(0).contentWeight - 1) < 1e-12);
-  assert.ok(Math.abs(strengthToWeights(100).contentWeight - 1e-4) < 1e-12);
-  assert.ok(Math.abs(strengthToWeights(75).contentWeight - 1e-3) < 1e-12);
+  // One decade per 25 points, over the span where the content term matters (docs/quality.md).
+  assert.deepEqual(strengthToWeights(50), { contentWeight: 1e4, styleWeight: 1 });
+  assert.ok(Math.abs(strengthToWeights(0).contentWeight / 1e6 - 1) < 1e-12);
+  assert.ok(Math.abs(strengthToWeights(100).contentWeight / 1e2 - 1) < 1e-12);
+  assert.ok(Math.abs(strengthToWeights(75).contentWeight / 1e3 - 1) < 1e-12);
   for (const s of [0, 13, 50, 99, 100]) {
     const w = strengthToWeights(s);
     assert.ok(Math.abs(weightsToStrength(w.contentWeight, w.styleWeight) - s) < 1e-9);
