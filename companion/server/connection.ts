@@ -1,4 +1,5 @@
 /** One client connection: its socket, pairing state, jobs, timers and ordered message handling. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import { closeCodeFor, type ErrorCode } from '../../protocol/errors.ts';
 import type { ServerTextMessage } from '../../protocol/messages.ts';
@@ -91,7 +92,7 @@ export class ClientConnection implements JobClient {
    */
   async drained(limit: number): Promise<void> {
     while (!this.closed && this.ws.readyState === this.ws.OPEN && this.ws.bufferedAmount >= limit) {
-      await new Promise((res) => setTimeout(res, DRAIN_POLL_MS));
+      await sleep(DRAIN_POLL_MS);
     }
   }
 

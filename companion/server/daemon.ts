@@ -3,6 +3,7 @@
  * token, a shared job queue in front of one engine worker, and hard limits on everything a client
  * can send. Knows sockets and jobs; the engine knows tensors and images.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -665,7 +666,7 @@ export class Daemon {
     this.preparation?.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Requests being handled (a save writing its file) finish and are answered; later ones are refused.
-    const answered = Promise.race([Promise.all([...this.connections].map((s) => s.settled())), delay(SHUTDOWN_ANSWER_MS)]);
+    const answered = Promise.race([Promise.all([...this.connections].map((s) => s.settled())), sleep(SHUTDOWN_ANSWER_MS)]);
     await this.scheduler.stop();
     await this.engine.close(2000);
     await answered;
@@ -674,7 +675,7 @@ export class Daemon {
       s.ws.close(closeCodeFor('shutting_down'), 'shutting_down');
     }
     const deadline = Date.now() + 2000;
-    while (this.connections.size > 0 && Date.now() < deadline) await delay(20);
+    while (this.connections.size > 0 && Date.now() < deadline) await sleep(20);
     for (const s of this.connections) s.ws.terminate();
     await this.closeServer();
     this.state = 'stopped';
@@ -706,10 +707,6 @@ function refOf(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((res) => setTimeout(res, ms));
 }
 
 /**

@@ -2,6 +2,7 @@
  * The daemon's handle on the engine worker thread: starts it, runs one job at a time through it,
  * forwards cancellation, and replaces the worker if it dies (the job in flight fails, the queue goes on).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../engine/engine.ts';
 import type { StylizeSettings } from '../engine/types.ts';
@@ -236,7 +237,7 @@ export class EngineThread implements JobEngine {
         r.resolve = (v) => { prevResolve(v); res(); };
         r.reject = (e) => { prevReject(e); res(); };
       });
-      await Promise.race([settled, new Promise((res) => setTimeout(res, graceMs).unref())]);
+      await Promise.race([settled, sleep(graceMs, undefined, { ref: false })]);
     }
     this.closing = true;
     const w = this.worker;

@@ -4,6 +4,8 @@
  * a closed client's jobs, and results kept for clients that left. Knows jobs and the clients'
  * send methods, not sockets: its tests run it in-process with a fake engine.
  */
+// Bounds on waits are unref'd: a wait already won keeps nothing alive.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { DoneMessage, JobPosition, KeptJob, ServerTextMessage } from '../../protocol/messages.ts';
@@ -228,8 +230,8 @@ export class Scheduler {
     running.cancelReason ??= 'shutdown';
     const settled = new Promise<void>((res) => { this.jobSettled = res; });
     this.engine.cancel(running.id);
-    await Promise.race([settled, delay(STOP_CANCEL_MS)]);
-    await Promise.race([running.outbox, delay(STOP_OUTBOX_MS)]);
+    await Promise.race([settled, sleep(STOP_CANCEL_MS, undefined, { ref: false })]);
+    await Promise.race([running.outbox, sleep(STOP_OUTBOX_MS, undefined, { ref: false })]);
   }
 
   /** Starts the next job when the engine is free. */
@@ -323,9 +325,4 @@ export class Scheduler {
 
 export function mb(bytes: number): string {
   return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${(bytes / 1024).toFixed(0)} KB`;
-}
-
-/** A bound on a wait; unref'd, so a wait already won keeps nothing alive. */
-function delay(ms: number): Promise<void> {
-  return new Promise((res) => setTimeout(res, ms).unref());
 }
