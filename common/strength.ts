@@ -1,17 +1,17 @@
 /** The designer's one knob, strength 0..100, and the loss weights it stands for (the plugin sends weights; benches measure them). */
 
 /**
- * Strength -> engine weights: contentWeight = 10^(6 - 4 s / 100), styleWeight = 1: strength 0 is
- * 1e6, 50 is 1e4, 100 is 1e2. The span is where the content term matters:
- * with this method's normalizations the style loss outweighs the content loss by orders of
- * magnitude, and measured (docs/quality.md, 128 px, 30 L-BFGS iterations per scale) content
- * weights from 1e-4 to 1e2 all give the seed's look, while 1e4 keeps visibly more of the layer and
- * 1e6 mostly the layer in the style's colours. So strength 100 looks like the seed (its 0.01 is one
- * setting away: --content-weight), 0 keeps the layer, and a decade per 25 points makes every part
- * of the slider do something. styleWeight stays 1 so loss figures stay comparable across strengths.
+ * Strength -> engine weights: contentWeight = 10^(1 - 3 s / 100), styleWeight = 1: strength 0 is
+ * 10, 100 is 0.01, the engine's default (the plugin starts at 100: the full style, and the slider
+ * keeps more of the layer as it goes down). With the default loss normalization ('target') both
+ * terms are relative errors and the content weight is a plain ratio between them. Measured at
+ * 256 px (docs/quality.md): 1 keeps most of the layer, 0.1 keeps more of it than the seed, 0.01
+ * matches the seed's stylization; below 0.01 the style distance no longer falls (1e-4 gave 0.160
+ * against 0.159), so the slider ends there. A decade per 33 points.
+ * styleWeight stays 1 so loss figures stay comparable across strengths.
  */
-const DECADES_AT_ZERO = 6;
-const DECADES_SPAN = 4;
+const DECADES_AT_ZERO = 1;
+const DECADES_SPAN = 3;
 
 export function strengthToWeights(strength: number): { contentWeight: number; styleWeight: number } {
   const s = Math.min(100, Math.max(0, strength));

@@ -62,6 +62,8 @@ const STYLE_NAME = {
  * conv4_2 or block4_conv2, checked by the companion.
  */
 export interface WireJobSettings {
+  /** Which defaults the settings not given take: 'stylize' (the companion's plan) or 'seed' (CS20SI's recipe). */
+  recipe: 'stylize' | 'seed';
   /** Long side of the output in pixels; the content's aspect ratio is kept. */
   size: number;
   iterations: number;
@@ -70,11 +72,14 @@ export interface WireJobSettings {
   tvWeight: number;
   optimizer: 'adam' | 'lbfgs';
   learningRate: number;
-  init: 'noise' | 'content' | 'random';
+  /** 'styled': the content in the style's colours. */
+  init: 'styled' | 'noise' | 'content' | 'random';
   /** Share of noise in the 'noise' init. */
   noiseRatio: number;
   seed: number;
   pooling: 'avg' | 'max';
+  /** 'target': each loss term a relative error against its target; 'seed': CS20SI's scaling. */
+  lossNormalization: 'target' | 'seed';
   contentLayers: string[];
   styleLayers: { layer: string; weight: number }[];
   /** A preview frame every N iterations (0 = none). */

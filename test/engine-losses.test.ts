@@ -113,6 +113,7 @@ test('evaluator gradient matches central finite differences of the real loss', a
   const ev = new TfEvaluator(net, {
     weights, content: job.content, styles: job.styles, contentLayers: settings.contentLayers, styleLayers: settings.styleLayers,
     contentWeight: settings.contentWeight, styleWeight: settings.styleWeight, tvWeight: settings.tvWeight, pooling: 'avg',
+    normalization: settings.lossNormalization,
   }, 'wasm');
   const rand = seededRandom(11);
   const x = Float32Array.from(job.content.data, (v) => v + (rand() * 40 - 20));

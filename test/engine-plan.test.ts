@@ -2,42 +2,51 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoScales, planJob } from '../companion/engine/plan.ts';
-import { DEFAULT_SETTINGS, SEED_PLAN, resolveSettings } from '../companion/engine/settings.ts';
+import { DEFAULT_SETTINGS, SEED_SETTINGS, resolveSettings } from '../companion/engine/settings.ts';
 import { blendInto, crop, resizeBilinear, tileGrid } from '../companion/engine/tiling.ts';
 import { trainingBytes } from '../companion/engine/memory.ts';
 import { rgbToYiq, yiqToRgb } from '../companion/engine/color.ts';
 
 const GiB = 2 ** 30;
 
-test('coarse-to-fine is automatic: from ~128 px in steps of sqrt(2) up to the output size', () => {
+test('coarse-to-fine is automatic from 362 px: a 128 px head, half the size, the size', () => {
   assert.deepEqual(autoScales(128), [128]);
-  assert.deepEqual(autoScales(160), [160], 'no scale under 128 px');
-  assert.deepEqual(autoScales(256), [128, 181, 256]);
-  assert.deepEqual(autoScales(333), [166, 235, 333]);
-  assert.deepEqual(autoScales(512), [128, 181, 256, 362, 512]);
-  assert.deepEqual(autoScales(2048), [128, 181, 256, 362, 512, 724, 1024, 1448, 2048]);
+  assert.deepEqual(autoScales(256), [256], 'one scale under 362 px');
+  assert.deepEqual(autoScales(361), [361]);
+  assert.deepEqual(autoScales(362), [128, 181, 362]);
+  assert.deepEqual(autoScales(512), [128, 256, 512]);
+  assert.deepEqual(autoScales(2048), [128, 1024, 2048]);
 });
 
-test('the default plan: L-BFGS, `iterations` at every scale from 128 px up', () => {
+test('the default plan: L-BFGS from the styled content; `iterations` at half the size, 0.7x at the size, half at the head', () => {
   const s = resolveSettings({});
-  assert.deepEqual([s.optimizer, s.learningRate, s.scales, s.iterations], ['lbfgs', 1, 'auto', DEFAULT_SETTINGS.iterations]);
-  const plan = planJob({ width: 640, height: 480, size: 512, iterations: 20, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
-  assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[128, 96, 20], [181, 136, 20], [256, 192, 20], [362, 272, 20], [512, 384, 20]]);
-  assert.equal(plan.totalSteps, 5 * 20);
-  assert.ok(plan.stages.every((st, k) => st.styleSize === [128, 181, 256, 362, 512][k]), 'the style follows each scale');
+  assert.deepEqual([s.recipe, s.optimizer, s.learningRate, s.scales, s.iterations, s.init, s.lossNormalization], ['stylize', 'lbfgs', 1, 'auto', 35, 'styled', 'target']);
+  assert.deepEqual(s.styleLayers.map((l) => [l.layer, l.weight]), ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'].map((l) => [l, 1]), "the paper's equal layer weights");
+  const plan = planJob({ width: 640, height: 480, size: 512, iterations: s.iterations, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[128, 96, 18], [256, 192, 35], [512, 384, 25]]);
+  assert.equal(plan.totalSteps, 18 + 35 + 25);
+  assert.ok(plan.stages.every((st, k) => st.styleSize === [128, 256, 512][k]), 'the style follows each scale');
+  const small = planJob({ width: 640, height: 480, size: 256, iterations: s.iterations, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(small.stages.map((st) => [st.width, st.height, st.iterations]), [[256, 192, 35]], 'under 362 px: one scale');
+  const few = planJob({ width: 640, height: 480, size: 1024, iterations: 4, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
+  assert.deepEqual(few.stages.map((st) => st.iterations), [4, 4, 3], 'the head never runs more than the main scale');
   const one = planJob({ width: 640, height: 480, size: 128, iterations: 7, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
   assert.deepEqual(one.stages.map((st) => st.iterations), [7], 'at 128 px the plan is one scale of `iterations`');
 });
 
-test('the seed recipe is one setting group away: --optimizer adam --scales off --iterations 300', () => {
-  const s = resolveSettings({ ...SEED_PLAN });
-  assert.deepEqual(SEED_PLAN, { optimizer: 'adam', scales: 'off', iterations: 300 });
-  assert.equal(s.learningRate, 2, "Adam's learning rate follows the optimizer");
-  assert.deepEqual([s.init, s.noiseRatio, s.contentWeight, s.styleWeight, s.tvWeight], ['noise', 0.6, 0.01, 1, 0]);
+test('the seed recipe is one setting away: recipe seed', () => {
+  const s = resolveSettings({ recipe: 'seed' });
+  assert.deepEqual([s.optimizer, s.learningRate, s.iterations, s.scales], ['adam', 2, 300, 'off']);
+  assert.deepEqual([s.init, s.noiseRatio, s.contentWeight, s.styleWeight, s.tvWeight, s.lossNormalization], ['noise', 0.6, 0.01, 1, 0, 'seed']);
   assert.deepEqual(s.styleLayers.map((l) => l.weight), [0.5, 1, 1.5, 3, 4]);
+  assert.deepEqual(s, { ...SEED_SETTINGS, size: s.size });
   const plan = planJob({ width: 640, height: 480, size: 512, iterations: s.iterations, scales: s.scales, styleScale: 1, budgetBytes: 64 * GiB });
   assert.deepEqual(plan.stages.map((st) => [st.width, st.height, st.iterations]), [[512, 384, 300]]);
+  // Settings given with the recipe still win over its defaults.
+  const mixed = resolveSettings({ recipe: 'seed', iterations: 50, styleLayerWeights: [1, 1, 1, 1, 1] });
+  assert.deepEqual([mixed.iterations, mixed.optimizer, mixed.styleLayers.map((l) => l.weight)], [50, 'adam', [1, 1, 1, 1, 1]]);
   assert.equal(resolveSettings({ optimizer: 'adam', learningRate: 0.5 }).learningRate, 0.5, 'an explicit learning rate wins');
+  assert.throws(() => resolveSettings({ recipe: 'cs20si' }), /recipe must be one of stylize, seed/);
 });
 
 test('explicit schedules: finer scales get fewer iterations; bad ones are checked', () => {

@@ -25,8 +25,8 @@ function assertConverges(losses: Row[], label: string) {
   assert.ok(last.total < first.total / 4, `${label}: total loss fell only from ${first.total} to ${last.total}`);
 }
 
-test('a 40-iteration Adam run on wasm lowers the total loss steadily and the style loss by a large factor', async () => {
-  const result = await wasm.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 64, iterations: 40, optimizer: 'adam' } });
+test('a 40-iteration run of the seed recipe (Adam) on wasm lowers the total loss steadily and the style loss by a large factor', async () => {
+  const result = await wasm.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 64, iterations: 40, recipe: 'seed' } });
   assert.equal(result.losses.length, 40);
   assertConverges(result.losses, 'wasm adam');
   // Output keeps the content's aspect ratio (1024 x 768 -> 64 x 48) and decodes as an opaque PNG.
@@ -34,22 +34,34 @@ test('a 40-iteration Adam run on wasm lowers the total loss steadily and the sty
   assert.deepEqual([meta.format, meta.width, meta.height, meta.channels], ['png', 64, 48, 3]);
 });
 
-test('L-BFGS lowers the loss too', async () => {
-  const result = await wasm.stylize({ content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('the_scream.jpg') }], settings: { size: 48, iterations: 15, optimizer: 'lbfgs', learningRate: 1 } });
+test("L-BFGS lowers the seed's loss too", async () => {
+  const result = await wasm.stylize({ content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('the_scream.jpg') }], settings: { size: 48, iterations: 15, recipe: 'seed', optimizer: 'lbfgs', learningRate: 1 } });
   assertConverges(result.losses, 'lbfgs');
 });
 
+test('the default plan lowers its loss from the styled start: every term is a relative error, so the style term falls below 0.1', async () => {
+  const result = await wasm.stylize({ content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('the_scream.jpg') }], settings: { size: 64 } });
+  const first = result.losses[0], last = result.losses.at(-1)!;
+  assert.equal(result.losses.length, 35, 'one scale of the default 35 iterations at 64 px');
+  // Relative errors: the start (the content in the style's colours) is within an order of magnitude of 1.
+  assert.ok(first.style > 0.05 && first.style < 5, `style term at the start ${first.style}`);
+  assert.ok(last.style < first.style / 3 && last.style < 0.1, `style term fell only from ${first.style} to ${last.style}`);
+  assert.ok(last.total < first.total / 2, `total fell only from ${first.total} to ${last.total}`);
+});
+
 test('the same seed on the same backend reproduces the result; another seed does not', async () => {
-  const req = (seed: number) => ({ content: contentImage('brad_pitt.jpg'), styles: [{ image: styleImage('pattern.jpg') }], settings: { size: 40, iterations: 3, seed } });
-  const a = await wasm.stylize(req(5));
-  const b = await wasm.stylize(req(5));
-  const c = await wasm.stylize(req(6));
+  const req = (seed: number, init: 'noise' | 'styled') => ({ content: contentImage('brad_pitt.jpg'), styles: [{ image: styleImage('pattern.jpg') }], settings: { size: 40, iterations: 3, seed, init } });
+  const a = await wasm.stylize(req(5, 'noise'));
+  const b = await wasm.stylize(req(5, 'noise'));
+  const c = await wasm.stylize(req(6, 'noise'));
   assert.deepEqual(a.image.data, b.image.data);
   assert.notDeepEqual(a.image.data, c.image.data);
+  // The default start has no noise in it: the seed changes nothing there.
+  assert.deepEqual((await wasm.stylize(req(5, 'styled'))).image.data, (await wasm.stylize(req(6, 'styled'))).image.data);
 });
 
 test('on the cpu backend a run converges too, and its first iterations agree with wasm', async () => {
-  const req = { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 40, optimizer: 'adam' as const } };
+  const req = { content: contentImage('golden_gate.jpg'), styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 40, recipe: 'seed' as const } };
   const cpu = await Engine.create({ backend: 'cpu', weightsDir: weightsDir() });
   let onCpu: StylizeResult;
   try {

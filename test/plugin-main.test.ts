@@ -17,6 +17,7 @@ import { EditorError, type SelectionSnapshot } from '../plugin/editor/editor.ts'
 import { CHANNEL } from '../plugin/editor/messages.ts';
 import { PostMessageEditor } from '../plugin/editor/post-message-editor.ts';
 import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
+import { DEFAULT_SETTINGS as ENGINE_DEFAULTS } from '../companion/engine/settings.ts';
 import { strengthToWeights, weightsToStrength } from '../common/strength.ts';
 import { SHARED } from './helpers/paths.ts';
 
@@ -433,12 +434,13 @@ test('message pipe: foreign messages ignored, bad requests answered with errors,
   assert.equal(figma.closed, true);
 });
 
-test('strength maps to the content/style balance on a log scale around the seed 1:0.01', () => {
-  // One decade per 25 points, over the span where the content term matters (docs/quality.md).
-  assert.deepEqual(strengthToWeights(50), { contentWeight: 1e4, styleWeight: 1 });
-  assert.ok(Math.abs(strengthToWeights(0).contentWeight / 1e6 - 1) < 1e-12);
-  assert.ok(Math.abs(strengthToWeights(100).contentWeight / 1e2 - 1) < 1e-12);
-  assert.ok(Math.abs(strengthToWeights(75).contentWeight / 1e3 - 1) < 1e-12);
+test("strength maps to the content/style balance on a log scale; 100, the plugin's default, is the engine's default", () => {
+  // One decade per 33 points, over the span where the content term matters (docs/quality.md).
+  assert.equal(DEFAULT_SETTINGS.strength, 100);
+  const full = strengthToWeights(100);
+  assert.ok(Math.abs(full.contentWeight / ENGINE_DEFAULTS.contentWeight - 1) < 1e-12 && full.styleWeight === ENGINE_DEFAULTS.styleWeight);
+  assert.ok(Math.abs(strengthToWeights(0).contentWeight / 10 - 1) < 1e-12);
+  assert.ok(Math.abs(strengthToWeights(50).contentWeight / Math.sqrt(0.1) - 1) < 1e-12);
   for (const s of [0, 13, 50, 99, 100]) {
     const w = strengthToWeights(s);
     assert.ok(Math.abs(weightsToStrength(w.contentWeight, w.styleWeight) - s) < 1e-9);

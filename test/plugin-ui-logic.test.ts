@@ -1,4 +1,5 @@
 /** The UI's pure parts: job settings on the wire, the loss chart's geometry, words for errors. */
+import { strengthToWeights } from '../common/strength.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { effectiveOutputSize, styleDisplayName, wireSettings } from '../plugin/ui/batch.ts';
@@ -18,7 +19,7 @@ test('job settings: size within the companion\'s and Figma\'s limits, strength a
   assert.equal(effectiveOutputSize({ ...DEFAULT_SETTINGS, outputSize: 4096 }, caps(8192)), 4096);
   assert.equal(effectiveOutputSize({ ...DEFAULT_SETTINGS, outputSize: 512 }, null), 512);
   const w = wireSettings({ ...DEFAULT_SETTINGS, strength: 75, iterations: 300, optimizer: 'lbfgs' }, caps(2048));
-  assert.deepEqual(w, { size: 512, iterations: 300, contentWeight: 1000, styleWeight: 1, optimizer: 'lbfgs', learningRate: 1, preserveColors: false, styleScale: 1, previewEvery: 10 });
+  assert.deepEqual(w, { size: 512, iterations: 300, contentWeight: strengthToWeights(75).contentWeight, styleWeight: 1, optimizer: 'lbfgs', learningRate: 1, preserveColors: false, styleScale: 1, previewEvery: 10 });
   const colours = wireSettings({ ...DEFAULT_SETTINGS, optimizer: 'adam', preserveColors: true, styleScale: 0.5 }, null);
   assert.deepEqual([colours.preserveColors, colours.styleScale, colours.learningRate], [true, 0.5, undefined]);
   assert.equal(wireSettings({ ...DEFAULT_SETTINGS, iterations: 7 }, null).previewEvery, 1);

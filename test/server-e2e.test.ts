@@ -163,8 +163,8 @@ test('estimate: planned like submit, priced with measured costs; bad settings re
     const step1 = longer.ms - small.ms, step2 = longest.ms - longer.ms;
     assert.ok(step1 > 0 && Math.abs(step2 - step1) <= 0.1 * step1 + 2, `iterations cost linearly: +${step1} then +${step2} ms (${small.ms}, ${longer.ms}, ${longest.ms})`);
     assert.ok(larger.ms > small.ms, 'more pixels cost more');
-    const auto = await ask('e4', 640, 480, { size: 256, iterations: 10 }) as Msg<'estimate'>;
-    assert.deepEqual(auto.scales.map((s) => Math.max(s.width, s.height)), [128, 181, 256], 'the default plan, coarse to fine');
+    const auto = await ask('e4', 640, 480, { size: 512, iterations: 10 }) as Msg<'estimate'>;
+    assert.deepEqual(auto.scales.map((s) => [Math.max(s.width, s.height), s.iterations]), [[128, 5], [256, 10], [512, 7]], 'the default plan, coarse to fine');
     const bad = await ask('e5', 640, 480, { iterations: -1 }) as Msg<'error'>;
     assert.equal(bad.type, 'error');
     assert.equal(bad.code, 'bad_setting');

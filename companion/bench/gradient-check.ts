@@ -4,7 +4,7 @@
  * backend that is fast but wrong (a shader limit, a precision mode) shows here before any job runs.
  */
 import { Engine } from '../engine/engine.ts';
-import { prepareJob } from '../engine/stylize.ts';
+import { evaluatorSpec, prepareJob } from '../engine/stylize.ts';
 import { resolveSettings } from '../engine/settings.ts';
 import { initialImage } from '../engine/init.ts';
 import type { EvaluatorSpec, Evaluation } from '../engine/types.ts';
@@ -34,11 +34,7 @@ export interface GradientCheckRow {
 export async function gradientProbe(weights: VggWeights, content: Uint8Array, style: Uint8Array, size: number): Promise<GradientProbe> {
   const settings = resolveSettings({ size });
   const job = await prepareJob({ content, styles: [{ image: style }] }, settings);
-  const spec: EvaluatorSpec = {
-    weights, content: job.content, styles: job.styles, contentLayers: settings.contentLayers, styleLayers: settings.styleLayers,
-    contentWeight: settings.contentWeight, styleWeight: settings.styleWeight, tvWeight: settings.tvWeight, pooling: settings.pooling,
-  };
-  return { spec, image: initialImage(job.content, settings.init, settings.noiseRatio, settings.seed) };
+  return { spec: evaluatorSpec(settings, weights, job), image: initialImage(job.content, settings.init, settings.noiseRatio, settings.seed, job.styles) };
 }
 
 export async function evaluateOn(engine: Engine, probe: GradientProbe): Promise<Evaluation> {

@@ -22,6 +22,8 @@ export interface Features {
 export interface Distances {
   content: number;
   style: number;
+  /** The style distance of each layer, conv1_1 .. conv5_1 (the style figure is their mean). */
+  styleLayers?: number[];
 }
 
 function relative(a: Float32Array, ref: Float32Array): number {
@@ -53,7 +55,7 @@ export class QualityMeter {
   static distances(x: Features, content: Features, style: Features): Distances {
     if (x.content.length !== content.content.length) throw new Error('the image and the content reference differ in size');
     const perLayer = x.grams.map((g, i) => relative(g, style.grams[i]));
-    return { content: relative(x.content, content.content), style: perLayer.reduce((a, b) => a + b, 0) / perLayer.length };
+    return { content: relative(x.content, content.content), style: perLayer.reduce((a, b) => a + b, 0) / perLayer.length, styleLayers: perLayer };
   }
 
   dispose(): void {

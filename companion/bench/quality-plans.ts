@@ -19,10 +19,9 @@ function pyramid(size: number, fine: number, growth: number, coarsest = 128): Pi
   return { scales, scaleIterations: scales.map((_, k) => Math.round(fine * growth ** (scales.length - 1 - k))) };
 }
 
-export const SEED_SETTINGS: Partial<StylizeSettings> = Object.freeze({ optimizer: 'adam', learningRate: 2, iterations: 300, scales: 'off', init: 'noise' });
 
 export const PLANS: Record<string, QualityPlan> = {
-  seed: { name: 'seed', about: 'CS20SI: Adam lr 2, 300 iterations, one scale, noise init', settings: () => ({ ...SEED_SETTINGS }) },
+  seed: { name: 'seed', about: 'the CS20SI recipe whole (recipe seed): Adam lr 2 x 300, one scale, noise init, its loss scaling', settings: () => ({ recipe: 'seed' }) },
   default: { name: 'default', about: 'what Stylize does with no optimizer settings', settings: () => ({}) },
   lbfgs50: { name: 'lbfgs50', about: 'L-BFGS lr 1, 50 iterations, one scale', settings: () => ({ optimizer: 'lbfgs', learningRate: 1, iterations: 50, scales: 'off' }) },
   'c2f-flat': {

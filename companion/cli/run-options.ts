@@ -63,9 +63,9 @@ function usageLine(row: OptionDoc): string {
 export const RUN_USAGE = `Usage: stylize CONTENT STYLE [STYLE ...] -o OUT.png [options]
 
 Optimizes OUT so that its VGG-19 features match CONTENT (conv4_2) and the Gram matrices of
-STYLE (conv1_1..conv5_1), after Gatys et al. Losses are the CS20SI assignment's; the default
-plan is L-BFGS coarse to fine (docs/quality.md). The seed recipe (CS20SI):
---optimizer adam --scales off --iterations 300
+STYLE (conv1_1..conv5_1), after Gatys et al. The default: each term relative to its target,
+a start from the content in the style's colours, L-BFGS (docs/quality.md). The CS20SI seed
+recipe whole: --recipe seed
 
 ${GROUPS.map((g) => [g, ...RUN_OPTIONS.filter((r) => r.group === g).map(usageLine)].join('\n')).join('\n')}
   -h, --help

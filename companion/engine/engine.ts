@@ -112,7 +112,7 @@ export class Engine {
       const d = DEFAULT_SETTINGS;
       this.cost = await calibrate(this.evaluators(), {
         weights: this.weights, contentLayers: d.contentLayers, styleLayers: d.styleLayers,
-        contentWeight: d.contentWeight, styleWeight: d.styleWeight, tvWeight: d.tvWeight, pooling: d.pooling,
+        contentWeight: d.contentWeight, styleWeight: d.styleWeight, tvWeight: d.tvWeight, pooling: d.pooling, normalization: d.lossNormalization,
       });
     } finally {
       this.busy = false;

@@ -27,7 +27,14 @@ export interface CostModel {
   jobs: number;
 }
 
-const CALIBRATION_SIDES = [64, 128];
+/**
+ * Calibration sizes: far enough apart, and large enough, that the line extrapolates to 512 px.
+ * 64 and 128 px, with two timed evaluations each, overestimated a 256 px job by 45-90% (small
+ * sizes carry more fixed cost per pixel, and a median of two is the slower one).
+ */
+const CALIBRATION_SIDES = [96, 192];
+/** Timed evaluations per size after the first (which counts as set-up); their median is taken. */
+const CALIBRATION_EVALS = 3;
 /** Weight of the newest finished job in the correction factor. */
 const REFINE_WEIGHT = 0.5;
 /** Jobs shorter than this are mostly fixed costs and timer noise: they do not refine the model. */
@@ -55,7 +62,7 @@ export async function calibrate(create: (spec: EvaluatorSpec) => Promise<LossEva
     try {
       const times: number[] = [];
       // The first evaluation pays one-off costs (kernel selection); it counts as set-up.
-      for (let k = 0; k < 3; k++) {
+      for (let k = 0; k <= CALIBRATION_EVALS; k++) {
         const t = performance.now();
         await ev.evaluate(data);
         times.push(performance.now() - t);

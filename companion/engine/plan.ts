@@ -36,9 +36,9 @@ export interface PlanInput {
   size: number;
   iterations: number;
   /**
-   * 'auto': coarse-to-fine from ~128 px in sqrt(2) steps (pyramidScales), `iterations` at the output
-   * size and AUTO_GROWTH times as many at each coarser scale. 'off': one scale. Or explicit long sides,
-   * ascending, the last = size (then `iterations` at the coarsest, half at each finer, as before).
+   * 'auto': coarse-to-fine from ~128 px in octaves (autoScales), `iterations` at the output size and
+   * half as many at each coarser scale. 'off': one scale. Or explicit long sides, ascending, the
+   * last = size (then `iterations` at the coarsest, half at each finer, at least 10).
    */
   scales: 'auto' | 'off' | number[];
   scaleIterations?: number[];
@@ -49,11 +49,16 @@ export interface PlanInput {
 /** Coarsest long side of the automatic schedule. */
 export const AUTO_COARSEST = 128;
 /**
- * Iterations at each coarser scale over the next finer one. 1: every scale runs `iterations`; a
- * coarser scale has half the pixels, so it costs half the time, and the whole plan costs under 2x
- * its output-size scale while most iterations run coarse (see docs/quality.md for the arithmetic).
+ * The 'auto' schedule. Under 362 px: one scale of `iterations`. From 362 px: a 128 px head of half
+ * as many (a first preview within about a second: a 128 px iteration costs 1/16 of a 512 px one),
+ * `iterations` at half the output size, where the picture's structure is set cheaply, then
+ * AUTO_REFINE x as many at the output size (512 px, 35: 128 x 18, 256 x 35, 512 x 25). Measured
+ * (docs/quality.md): at 512 px this reached the seed's distances on pairs where 35 iterations at
+ * 512 px alone fell short on style, in less time; more scales did not pay for their set-up.
  */
-export const AUTO_GROWTH = 1;
+export const AUTO_MIN_SIZE = 362;
+export const AUTO_REFINE = 0.7;
+const MIN_HEAD_ITERATIONS = 5;
 const MIN_TILE = 128;
 const MIN_FINE_ITERATIONS = 10;
 
@@ -67,13 +72,15 @@ export function pyramidScales(size: number, coarsest = 128): number[] {
   return scales;
 }
 
+/** The 'auto' scales: 128 px, half the size, the size (512 px: 128, 256, 512); one scale under 362 px. */
 export function autoScales(size: number): number[] {
-  return pyramidScales(size, AUTO_COARSEST);
+  return size < AUTO_MIN_SIZE ? [size] : [AUTO_COARSEST, Math.round(size / 2), size];
 }
 
-/** Iterations per scale of the 'auto' schedule: `iterations` at the output size, AUTO_GROWTH x more per coarser scale. */
+/** Iterations per scale of the 'auto' schedule (see AUTO_MIN_SIZE). */
 export function autoIterations(scales: number, iterations: number): number[] {
-  return Array.from({ length: scales }, (_, k) => Math.max(1, Math.round(iterations * AUTO_GROWTH ** (scales - 1 - k))));
+  if (scales === 1) return [iterations];
+  return [Math.min(iterations, Math.max(MIN_HEAD_ITERATIONS, Math.round(iterations / 2))), iterations, Math.max(1, Math.round(iterations * AUTO_REFINE))];
 }
 
 /** Largest multiple of 16 whose training pass fits the budget, capped at `max`. */

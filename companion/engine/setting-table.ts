@@ -2,7 +2,7 @@
  * The job settings, each said once: its name, CLI flag, default, bounds, type and help. settings.ts
  * derives DEFAULT_SETTINGS and SETTING_BOUNDS from it (the daemon sends those in capabilities), the
  * CLI its usage and option parser (cli/run-options.ts), and scripts/settings-table.ts the docs' table.
- * The losses, layers and init are the CS20SI seed's; the plan is not (settings.ts says why).
+ * The defaults are Stylize's plan; `recipe: 'seed'` swaps in the CS20SI seed's (settings.ts).
  */
 import type { StylizeSettings } from './types.ts';
 
@@ -50,16 +50,20 @@ export interface SettingSpec<T> {
 
 export const SEED_STYLE_LAYER_WEIGHTS = [0.5, 1, 1.5, 3, 4];
 
+export const SEED_STYLE_LAYERS = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'] as const;
+
 /** Adam's step is in pixel units (the seed's 2); L-BFGS's is a multiple of its curvature-scaled step (1). */
 export const DEFAULT_LEARNING_RATE: Record<StylizeSettings['optimizer'], number> = { adam: 2, lbfgs: 1 };
-
-const SEED_STYLE_LAYERS = ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1', 'block5_conv1'] as const;
 
 /**
  * Every setting of StylizeSettings (the `satisfies` makes a missing or unknown one a type error),
  * plus styleLayerWeights, an input-only way to give the style layers' weights. Order = usage order.
  */
 export const SETTING_TABLE = {
+  recipe: {
+    flag: 'recipe', group: 'Optimization', type: 'choice', default: 'stylize', choices: ['stylize', 'seed'],
+    help: "defaults of the settings not given: Stylize's plan, or the CS20SI seed recipe (Adam lr 2 x 300, one scale, noise init, its loss scaling, layer weights and content weight 0.01)",
+  },
   size: {
     flag: 'size', group: 'Output', type: 'integer', default: 333, bounds: { min: 16, max: 4096 },
     help: "long side of the output in pixels; the content's aspect ratio is kept (4096 is Figma's image limit)",
@@ -69,8 +73,8 @@ export const SETTING_TABLE = {
     help: 'a preview every N iterations; the CLI writes each as OUT-iterN.png',
   },
   iterations: {
-    flag: 'iterations', group: 'Optimization', type: 'integer', default: 30, bounds: { min: 1, max: 10000 },
-    help: 'optimizer iterations at each scale (with --scales auto, every scale from 128 px up runs N)',
+    flag: 'iterations', group: 'Optimization', type: 'integer', default: 35, bounds: { min: 1, max: 10000 },
+    help: 'optimizer iterations: at the output size; with --scales auto from 362 px, at half the size, then 0.7x at the size (a 128 px head runs half)',
   },
   optimizer: {
     flag: 'optimizer', group: 'Optimization', type: 'choice', default: 'lbfgs', choices: ['adam', 'lbfgs'],
@@ -82,8 +86,8 @@ export const SETTING_TABLE = {
     help: 'Adam step size (pixel units), or L-BFGS step scale',
   },
   init: {
-    flag: 'init', group: 'Optimization', type: 'choice', default: 'noise', choices: ['noise', 'content', 'random'],
-    help: 'start image: noise blend, the content, or noise alone',
+    flag: 'init', group: 'Optimization', type: 'choice', default: 'styled', choices: ['styled', 'noise', 'content', 'random'],
+    help: "start image: the content in the style's colours, the seed's noise blend, the content, or noise alone",
   },
   noiseRatio: {
     flag: 'noise-ratio', group: 'Optimization', type: 'number', default: 0.6, bounds: { min: 0, max: 1 },
@@ -95,7 +99,7 @@ export const SETTING_TABLE = {
   },
   contentWeight: {
     flag: 'content-weight', group: 'Loss', type: 'number', default: 0.01, bounds: { min: 0, max: 1e6 },
-    help: 'weight of the content loss',
+    help: 'weight of the content loss (the seed recipe: 0.01 on its own loss scaling)',
   },
   styleWeight: {
     flag: 'style-weight', group: 'Loss', type: 'number', default: 1, bounds: { min: 0, max: 1e6 },
@@ -105,19 +109,23 @@ export const SETTING_TABLE = {
     flag: 'tv-weight', group: 'Loss', type: 'number', default: 0, bounds: { min: 0, max: 1e6 },
     help: 'total-variation smoothing (try 1e-3 .. 1e-2)',
   },
+  lossNormalization: {
+    flag: 'loss-normalization', group: 'Loss', type: 'choice', default: 'target', choices: ['target', 'seed'],
+    help: "target: each term is a relative error against its target, so weights mean shares; seed: CS20SI's scaling",
+  },
   contentLayers: {
     flag: 'content-layers', group: 'Loss', type: 'layers', default: ['block4_conv2'], shownDefault: 'conv4_2',
     help: 'comma list of VGG-19 layers (conv4_2 or block4_conv2)',
   },
   styleLayers: {
     flag: 'style-layers', group: 'Loss', type: 'layers',
-    default: SEED_STYLE_LAYERS.map((layer, i) => ({ layer, weight: SEED_STYLE_LAYER_WEIGHTS[i] })),
+    default: SEED_STYLE_LAYERS.map((layer) => ({ layer, weight: 1 })),
     shownDefault: 'conv1_1,conv2_1,conv3_1,conv4_1,conv5_1',
     help: 'comma list of VGG-19 layers',
   },
   styleLayerWeights: {
-    flag: 'style-layer-weights', group: 'Loss', type: 'numbers', default: undefined, shownDefault: SEED_STYLE_LAYER_WEIGHTS.join(','),
-    help: 'one weight per style layer',
+    flag: 'style-layer-weights', group: 'Loss', type: 'numbers', default: undefined, shownDefault: '1,1,1,1,1',
+    help: `one weight per style layer (the seed recipe: ${SEED_STYLE_LAYER_WEIGHTS.join(',')})`,
   },
   pooling: {
     flag: 'pooling', group: 'Loss', type: 'choice', default: 'avg', choices: ['avg', 'max'],
@@ -133,7 +141,7 @@ export const SETTING_TABLE = {
   },
   scales: {
     flag: 'scales', group: 'Scale', type: 'scales', default: 'auto', value: 'auto|off|L',
-    help: 'coarse-to-fine long sides, e.g. 256,512,1024; auto = from 128 px up in steps of sqrt(2) (one scale up to 180 px)',
+    help: 'coarse-to-fine long sides, e.g. 256,512,1024; auto = 128, half the size, the size (one scale under 362 px)',
   },
   scaleIterations: {
     flag: 'scale-iterations', group: 'Scale', type: 'integers', default: undefined, shownDefault: '',

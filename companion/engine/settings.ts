@@ -1,24 +1,32 @@
 /**
- * Defaults, bounds, and validation of job settings from any source. The losses, layers and init
- * are the CS20SI seed's; the plan is not: L-BFGS, coarse to fine (plan.ts), which reaches the
- * seed's quality in a fraction of its time (docs/quality.md). The seed's own plan is
- * SEED_PLAN: Adam at learning rate 2, one scale, 300 iterations.
+ * Defaults, bounds, and validation of job settings from any source. The defaults are Stylize's
+ * plan (docs/quality.md): L-BFGS from the content in the style's colours, each loss term a
+ * relative error. `recipe: 'seed'` makes the unset settings the CS20SI seed's instead
+ * (SEED_SETTINGS), so the baseline is one setting away; settings given explicitly still win.
  */
 import { StylizeError } from '../../common/errors.ts';
 import { toKerasLayerName } from '../../common/vgg19.ts';
 import { planScales } from './plan.ts';
-import { DEFAULT_LEARNING_RATE, SETTING_KEYS, settingSpec, type BoundedKey } from './setting-table.ts';
+import { DEFAULT_LEARNING_RATE, SEED_STYLE_LAYERS, SEED_STYLE_LAYER_WEIGHTS, SETTING_KEYS, settingSpec, type BoundedKey } from './setting-table.ts';
 import type { StylizeSettings } from './types.ts';
 
 export { DEFAULT_LEARNING_RATE, SEED_STYLE_LAYER_WEIGHTS } from './setting-table.ts';
-
-/** The seed recipe's plan, one setting group away from the default: `--optimizer adam --scales off --iterations 300`. */
-export const SEED_PLAN = Object.freeze({ optimizer: 'adam', scales: 'off', iterations: 300 }) as Pick<StylizeSettings, 'optimizer' | 'scales' | 'iterations'>;
 
 /** Every setting's default, from the table (scaleIterations has none: it follows the plan). */
 export const DEFAULT_SETTINGS: StylizeSettings = Object.freeze(Object.fromEntries(
   SETTING_KEYS.filter((k) => settingSpec(k).default !== undefined).map((k) => [k, settingSpec(k).default]),
 )) as unknown as StylizeSettings;
+
+/**
+ * The CS20SI seed recipe (Adam lr 2, 300 iterations, one scale, 0.6 noise + 0.4 content, its loss
+ * scaling, layer weights [0.5, 1, 1.5, 3, 4], content weight 0.01): the defaults under recipe 'seed'.
+ */
+export const SEED_SETTINGS: StylizeSettings = Object.freeze({
+  ...DEFAULT_SETTINGS,
+  recipe: 'seed', optimizer: 'adam', learningRate: DEFAULT_LEARNING_RATE.adam, iterations: 300, scales: 'off', init: 'noise',
+  lossNormalization: 'seed', contentWeight: 0.01,
+  styleLayers: SEED_STYLE_LAYERS.map((layer, i) => ({ layer, weight: SEED_STYLE_LAYER_WEIGHTS[i] })),
+}) as StylizeSettings;
 
 /** Hard limits, from the table; the daemon may apply tighter ones. */
 export const SETTING_BOUNDS = Object.freeze(Object.fromEntries(
@@ -57,7 +65,8 @@ function intList(key: string, value: unknown, bounds: { min: number; max: number
 export function resolveSettings(partial: unknown = {}): StylizeSettings {
   if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) bad('settings must be an object.');
   const input = partial as Record<string, unknown>;
-  const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  const base = input.recipe === 'seed' ? SEED_SETTINGS : DEFAULT_SETTINGS;
+  const out: Record<string, unknown> = { ...base };
   const known = new Set<string>(SETTING_KEYS);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) bad(`Unknown setting "${key}". Known settings: ${[...known].join(', ')}.`);
@@ -85,7 +94,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   };
   if (input.contentLayers !== undefined) out.contentLayers = layerList('contentLayers', input.contentLayers).map(wrapLayer);
   if (input.styleLayers !== undefined || input.styleLayerWeights !== undefined) {
-    const raw = input.styleLayers ?? DEFAULT_SETTINGS.styleLayers;
+    const raw = input.styleLayers ?? base.styleLayers;
     let entries: { layer: unknown; weight?: unknown }[];
     if (Array.isArray(raw) && raw.length > 0 && raw.every((e) => e && typeof e === 'object' && !Array.isArray(e))) entries = raw as { layer: unknown; weight?: unknown }[];
     else entries = layerList('styleLayers', raw).map((layer) => ({ layer }));

@@ -14,6 +14,9 @@ export interface FloatImage {
 
 export type Pooling = 'avg' | 'max';
 
+/** How loss terms are scaled (loss-normalization.ts): 'target' = relative errors, 'seed' = CS20SI's. */
+export type LossNormalization = 'target' | 'seed';
+
 /** Everything a loss-and-gradient evaluator needs to know, independent of compute engine. */
 export interface EvaluatorSpec {
   weights: VggWeights;
@@ -28,6 +31,7 @@ export interface EvaluatorSpec {
   styleWeight: number;
   tvWeight: number;
   pooling: Pooling;
+  normalization: LossNormalization;
   /**
    * Gram targets (normalized, N x N row-major per layer) from an earlier evaluator of the same job;
    * when present, `styles` is not run through the network again (tiles reuse one style pass).
@@ -69,10 +73,15 @@ export interface LossEvaluator {
 }
 
 export type OptimizerName = 'adam' | 'lbfgs';
-export type InitName = 'noise' | 'content' | 'random';
+export type InitName = 'styled' | 'noise' | 'content' | 'random';
 
-/** Every knob of one job. Defaults (DEFAULT_SETTINGS in settings.ts) are the CS20SI seed's. */
+/** Which defaults the unset settings take: Stylize's plan, or the CS20SI seed recipe whole (settings.ts). */
+export type RecipeName = 'stylize' | 'seed';
+
+/** Every knob of one job. Defaults: DEFAULT_SETTINGS, or SEED_SETTINGS under recipe 'seed' (settings.ts). */
 export interface StylizeSettings {
+  /** The defaults the other settings take when not given. */
+  recipe: RecipeName;
   /** Long side of the output in pixels; the content's aspect ratio is kept. */
   size: number;
   iterations: number;
@@ -87,6 +96,7 @@ export interface StylizeSettings {
   /** Integer seed for the initial image; same seed + same backend = same result. */
   seed: number;
   pooling: Pooling;
+  lossNormalization: LossNormalization;
   contentLayers: VggLayerName[];
   styleLayers: { layer: VggLayerName; weight: number }[];
   /** Emit a preview image every N iterations (0 = never). */

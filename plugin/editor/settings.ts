@@ -8,7 +8,7 @@ export type OutputMode = 'new-layer' | 'replace';
 export type PluginOptimizer = 'adam' | 'lbfgs';
 
 export interface PluginSettings {
-  /** Optimizer iterations at each scale of the companion's coarse-to-fine plan (see docs/quality.md). */
+  /** Optimizer iterations of the companion's plan: at the output size, or from 362 px at half of it, with 0.7x at the output size (see docs/quality.md). */
   iterations: number;
   /** 0..100: 0 keeps the layer's content almost untouched, 100 lets the style dominate (see strengthToWeights). */
   strength: number;
@@ -35,8 +35,8 @@ export const DEFAULT_PORT = 7849;
 
 /** The companion's default plan (companion/engine/settings.ts): L-BFGS, coarse to fine. */
 export const DEFAULT_SETTINGS: Readonly<PluginSettings> = Object.freeze({
-  iterations: 30,
-  strength: 50,
+  iterations: 35,
+  strength: 100,
   outputSize: 512,
   optimizer: 'lbfgs',
   preserveColors: false,

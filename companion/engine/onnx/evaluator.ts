@@ -5,6 +5,7 @@
  */
 import { StylizeError, errorSummary } from '../../../common/errors.ts';
 import { buildLossGraph } from './vgg-graph.ts';
+import { contentFactor, styleFactor, sumOfSquares } from '../loss-normalization.ts';
 import { onnxConvWeights } from './weights.ts';
 import type { OnnxSessions } from './sessions.ts';
 import type { Ort, OrtSession } from './runtime.ts';
@@ -81,11 +82,18 @@ export class OnnxEvaluator implements LossEvaluator {
       }
     }
 
+    const weightSum = spec.styleLayers.reduce((a, l) => a + l.weight, 0);
     const graph = buildLossGraph({
       width, height, layers, pooling: spec.pooling,
       // A layer listed twice counts twice, as in the tfjs evaluator.
-      content: spec.contentLayers.map((layer) => ({ layer, target: contentTargets.get(layer)! })),
-      style: spec.styleLayers.map(({ layer, weight }) => ({ layer, weight, target: gramSums.get(layer)! })),
+      content: spec.contentLayers.map((layer) => {
+        const target = contentTargets.get(layer)!;
+        return { layer, target, scale: contentFactor(spec.normalization, sumOfSquares(target), target.length) };
+      }),
+      style: spec.styleLayers.map(({ layer, weight }) => {
+        const target = gramSums.get(layer)!;
+        return { layer, weight: weight * styleFactor(spec.normalization, sumOfSquares(target), layers[vggLayerIndex(layer)].cout, weightSum), target };
+      }),
       contentWeight: spec.contentWeight,
       styleWeight: spec.styleWeight,
       tvWeight: spec.tvWeight,

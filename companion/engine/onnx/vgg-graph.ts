@@ -120,7 +120,7 @@ export interface LossGraphSpec {
   layers: OnnxConvWeights[];
   pooling: Pooling;
   /** Content targets P, [1, C, h, w] each. */
-  content: { layer: VggLayerName; target: Float32Array }[];
+  content: { layer: VggLayerName; target: Float32Array; /** Factor on this layer's term (loss-normalization.ts); 1 if absent. */ scale?: number }[];
   /** Blended, normalized style Grams a, [C, C] each, with the layer weights. */
   style: { layer: VggLayerName; weight: number; target: Float32Array }[];
   contentWeight: number;
@@ -179,7 +179,7 @@ export function buildLossGraph(spec: LossGraphSpec): LossGraph {
   const toVec = (s: string) => g.op('Reshape', [s, g.constI64([1])]);
 
   const contentParts: string[] = [];
-  for (const { layer, target } of spec.content) {
+  for (const { layer, target, scale: factor = 1 } of spec.content) {
     const i = vggLayerIndex(layer);
     const { h, w } = sizes[i];
     const c = layers[i].cout;
@@ -187,8 +187,8 @@ export function buildLossGraph(spec: LossGraphSpec): LossGraph {
     if (target.length !== s) throw new Error(`content target for ${layer} has ${target.length} values, expected ${s}`);
     const p = g.init(`${layer}_P`, [1, c, h, w], target);
     const diff = g.op('Sub', [ys[i], p], {}, `${layer}_FmP`);
-    contentParts.push(g.op('Mul', [g.op('ReduceSumSquare', [diff], { keepdims: int(0) }), g.constF(1 / (4 * s))], {}, `${layer}_content`));
-    if (spec.contentWeight !== 0) addContrib(i, g.op('Mul', [diff, g.constF(spec.contentWeight / (2 * s))], {}, `${layer}_dcontent`));
+    contentParts.push(g.op('Mul', [g.op('ReduceSumSquare', [diff], { keepdims: int(0) }), g.constF(factor / (4 * s))], {}, `${layer}_content`));
+    if (spec.contentWeight !== 0) addContrib(i, g.op('Mul', [diff, g.constF((spec.contentWeight * factor) / (2 * s))], {}, `${layer}_dcontent`));
   }
 
   const styleParts: string[] = [];

@@ -1,6 +1,7 @@
 /** LossEvaluator on tfjs: any registered backend (tfjs-node(-gpu), webgpu, wasm, cpu). */
 import { tf } from './runtime.ts';
 import { VggNet } from './vgg.ts';
+import { contentFactor, styleFactor } from '../loss-normalization.ts';
 import { contentLoss, gramNormalized, styleLayerLoss, tvLoss } from './losses.ts';
 import type { EvaluatorSpec, Evaluation, FloatImage, LossEvaluator } from '../types.ts';
 import type { VggLayerName } from '../../../common/vgg19.ts';
@@ -15,6 +16,9 @@ export class TfEvaluator implements LossEvaluator {
   readonly height: number;
   private readonly contentTargets = new Map<VggLayerName, tf.Tensor4D>();
   private readonly styleGrams = new Map<VggLayerName, tf.Tensor2D>();
+  /** Per-layer factors of the loss normalization (loss-normalization.ts), set once the targets are known. */
+  private readonly contentFactors = new Map<VggLayerName, number>();
+  private readonly styleFactors = new Map<VggLayerName, number>();
   private readonly wanted: VggLayerName[];
   private disposed = false;
 
@@ -52,15 +56,32 @@ export class TfEvaluator implements LossEvaluator {
     }
   }
 
+  /** Reads the targets' energies once (an async read: GPU backends cannot read synchronously). */
+  private async factors(): Promise<void> {
+    if (this.contentFactors.size || this.styleFactors.size) return;
+    const { spec } = this;
+    const weightSum = spec.styleLayers.reduce((a, l) => a + l.weight, 0);
+    const energy = async (t: tf.Tensor) => {
+      const sum = tf.tidy(() => tf.sum(tf.square(t)));
+      try {
+        return (await sum.data())[0];
+      } finally {
+        sum.dispose();
+      }
+    };
+    for (const [layer, t] of this.contentTargets) this.contentFactors.set(layer, contentFactor(spec.normalization, await energy(t), t.size));
+    for (const [layer, g] of this.styleGrams) this.styleFactors.set(layer, styleFactor(spec.normalization, await energy(g), g.shape[0], weightSum));
+  }
+
   /** Builds [content, style, tv, total] for an image tensor; total is the first output's sum. */
   private terms(x: tf.Tensor4D): tf.Tensor1D {
     const { spec } = this;
     const feats = this.net.features(VggNet.preprocess(x), this.wanted);
     let content: tf.Scalar = tf.scalar(0);
-    for (const layer of spec.contentLayers) content = tf.add(content, contentLoss(feats.get(layer)!, this.contentTargets.get(layer)!));
+    for (const layer of spec.contentLayers) content = tf.add(content, tf.mul(contentLoss(feats.get(layer)!, this.contentTargets.get(layer)!), this.contentFactors.get(layer)!));
     let style: tf.Scalar = tf.scalar(0);
     for (const { layer, weight } of spec.styleLayers) {
-      style = tf.add(style, tf.mul(styleLayerLoss(feats.get(layer)!, this.styleGrams.get(layer)!), weight));
+      style = tf.add(style, tf.mul(styleLayerLoss(feats.get(layer)!, this.styleGrams.get(layer)!), weight * this.styleFactors.get(layer)!));
     }
     const tv = spec.tvWeight > 0 ? tvLoss(x) : tf.scalar(0);
     const total = tf.addN([tf.mul(content, spec.contentWeight), tf.mul(style, spec.styleWeight), tf.mul(tv, spec.tvWeight)]);
@@ -72,6 +93,7 @@ export class TfEvaluator implements LossEvaluator {
     if (image.length !== this.width * this.height * 3) {
       throw new Error(`image has ${image.length} values, expected ${this.width}x${this.height}x3`);
     }
+    await this.factors();
     let termsOut: tf.Tensor1D | undefined;
     const grad = tf.tidy(() => {
       const x = tf.tensor4d(image, [1, this.height, this.width, 3]);
