@@ -19,7 +19,6 @@ function pyramid(size: number, fine: number, growth: number, coarsest = 128): Pi
   return { scales, scaleIterations: scales.map((_, k) => Math.round(fine * growth ** (scales.length - 1 - k))) };
 }
 
-
 export const PLANS: Record<string, QualityPlan> = {
   seed: { name: 'seed', about: 'the CS20SI recipe whole (recipe seed): Adam lr 2 x 300, one scale, noise init, its loss scaling', settings: () => ({ recipe: 'seed' }) },
   default: { name: 'default', about: 'what Stylize does with no optimizer settings', settings: () => ({}) },

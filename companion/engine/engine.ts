@@ -7,7 +7,7 @@ import { onnxProviderOf, selectBackend, type BackendChoice } from './select-back
 import { OnnxSessions } from './onnx/sessions.ts';
 import { VggNet } from './tf/vgg.ts';
 import { TfEvaluator } from './tf/evaluator.ts';
-import { runStylize } from './stylize.ts';
+import { lossSpec, runStylize } from './stylize.ts';
 import { memoryBudgetBytes } from './memory.ts';
 import { calibrate, estimateJob, refine, type CostModel, type Estimate } from './estimate.ts';
 import { DEFAULT_SETTINGS, resolveSettings } from './settings.ts';
@@ -109,11 +109,7 @@ export class Engine {
     this.busy = true;
     try {
       await selectBackend(this.backend.name);
-      const d = DEFAULT_SETTINGS;
-      this.cost = await calibrate(this.evaluators(), {
-        weights: this.weights, contentLayers: d.contentLayers, styleLayers: d.styleLayers,
-        contentWeight: d.contentWeight, styleWeight: d.styleWeight, tvWeight: d.tvWeight, pooling: d.pooling, normalization: d.lossNormalization,
-      });
+      this.cost = await calibrate(this.evaluators(), lossSpec(DEFAULT_SETTINGS, this.weights));
     } finally {
       this.busy = false;
     }

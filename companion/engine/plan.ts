@@ -36,8 +36,8 @@ export interface PlanInput {
   size: number;
   iterations: number;
   /**
-   * 'auto': coarse-to-fine from ~128 px in octaves (autoScales), `iterations` at the output size and
-   * half as many at each coarser scale. 'off': one scale. Or explicit long sides, ascending, the
+   * 'auto': one scale under 362 px; from 362 px a 128 px head, half the size, the size (autoScales,
+   * autoIterations: `iterations` at half the size). 'off': one scale. Or explicit long sides, ascending, the
    * last = size (then `iterations` at the coarsest, half at each finer, at least 10).
    */
   scales: 'auto' | 'off' | number[];

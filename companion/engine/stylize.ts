@@ -18,14 +18,18 @@ import type { EvaluatorSpec, FloatImage, LossEvaluator, ProgressEvent, RgbaImage
 import type { VggWeights } from '../../weights/types.ts';
 import type { VggLayerName } from '../../common/vgg19.ts';
 
-/** The evaluator's view of a job's settings, for `content` and `styles` at one size. */
-export function evaluatorSpec(settings: StylizeSettings, weights: VggWeights, inputs: Pick<EvaluatorSpec, 'content' | 'styles'>): EvaluatorSpec {
+/** The loss a job's settings ask for, without its images (the engine's calibration uses it too). */
+export function lossSpec(settings: StylizeSettings, weights: VggWeights): Omit<EvaluatorSpec, 'content' | 'styles'> {
   return {
-    weights, content: inputs.content, styles: inputs.styles,
-    contentLayers: settings.contentLayers, styleLayers: settings.styleLayers,
+    weights, contentLayers: settings.contentLayers, styleLayers: settings.styleLayers,
     contentWeight: settings.contentWeight, styleWeight: settings.styleWeight, tvWeight: settings.tvWeight, pooling: settings.pooling,
     normalization: settings.lossNormalization,
   };
+}
+
+/** The evaluator's view of a job's settings, for `content` and `styles` at one size. */
+export function evaluatorSpec(settings: StylizeSettings, weights: VggWeights, inputs: Pick<EvaluatorSpec, 'content' | 'styles'>): EvaluatorSpec {
+  return { ...lossSpec(settings, weights), content: inputs.content, styles: inputs.styles };
 }
 
 export type EvaluatorFactory = (spec: EvaluatorSpec) => Promise<LossEvaluator> | LossEvaluator;
@@ -129,7 +133,10 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   let lastPreviewAt = loopStart;
   let backend = '';
   let x: Float32Array | undefined;
+  // The start image of the scale just run (for carrying its delta onto the next scale's start).
   let startPrev: Float32Array | undefined;
+  // With preserveColors the network sees luminance matched to the content's: nothing to recolour.
+  const init = settings.init === 'styled' && settings.preserveColors ? 'content' : settings.init;
   let prev: { width: number; height: number } | undefined;
   let last: Awaited<ReturnType<typeof stageInputs>> | undefined;
 
@@ -138,21 +145,23 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
     if (finishSignal?.aborted && x) break; // stop and keep: the image so far is the result
     const inputs = await stageInputs(job, stage.width, stage.height, stage.styleSize, settings.preserveColors);
     last = inputs;
-    // With preserveColors the network sees luminance matched to the content's: nothing to recolour.
-    const init = settings.init === 'styled' && settings.preserveColors ? 'content' : settings.init;
-    const start = initialImage(inputs.content, init, settings.noiseRatio, settings.seed, inputs.styles);
     // A deterministic start (the content, recoloured or not) carries what the coarser scale added
     // to it, upsampled, onto this scale's own start: the content keeps its full-resolution detail
     // instead of the coarse result's blur (measured: content distance 0.69 against 0.82 at 256 px).
-    if (x && prev && startPrev && (init === 'styled' || init === 'content')) {
+    // A noise start is drawn once, at the first scale; later scales upsample the result.
+    const carries = init === 'styled' || init === 'content';
+    if (!x || !prev) {
+      x = startPrev = initialImage(inputs.content, init, settings.noiseRatio, settings.seed, inputs.styles);
+    } else if (carries && startPrev) {
+      const start = initialImage(inputs.content, init, settings.noiseRatio, settings.seed, inputs.styles);
       const delta = new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) delta[i] = x[i] - startPrev[i];
       x = resizeBilinear(delta, prev.width, prev.height, stage.width, stage.height);
       for (let i = 0; i < x.length; i++) x[i] += start[i];
+      startPrev = start;
     } else {
-      x = x && prev ? resizeBilinear(x, prev.width, prev.height, stage.width, stage.height) : start;
+      x = resizeBilinear(x, prev.width, prev.height, stage.width, stage.height);
     }
-    startPrev = start;
     const spec = evaluatorSpec(settings, ctx.weights, inputs);
     const image = x;
     const report = (terms: LossTerms, tile?: { index: number; count: number }) => {
