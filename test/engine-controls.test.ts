@@ -74,7 +74,7 @@ test('two styles blend monotonically with their weights', async () => {
   assert.ok(toB[0] < toB[1] && toB[1] < toB[2], `distance to style B rises as A's weight rises: ${toB}`);
 });
 
-test('coarse-to-fine runs each scale its iterations and the single-scale run keeps improving', async () => {
+test('coarse-to-fine: the coarse scale is a head start, ahead of as many full-resolution iterations from the start', async () => {
   const base = { content: contentImage('brad_pitt.jpg'), styles: [{ image: styleImage('the_scream.jpg') }] };
   const single = await engine.stylize({ ...base, settings: { size: 96, iterations: 40, scales: 'off' } });
   const multi = await engine.stylize({ ...base, settings: { size: 96, scales: [48, 96], scaleIterations: [40, 15] } });
@@ -82,6 +82,7 @@ test('coarse-to-fine runs each scale its iterations and the single-scale run kee
   assert.equal(fine.length, 15);
   // 15 full-size iterations after the coarse scale against the first 15 of the single-scale run.
   const singleAt15 = single.losses[14].total;
+  assert.ok(fine.at(-1)!.total < singleAt15, `15 full-size iterations after the coarse scale: ${fine.at(-1)!.total} vs 15 single-scale: ${singleAt15}`);
   assert.ok(single.losses.at(-1)!.total < singleAt15, 'the single-scale run keeps improving');
 });
 

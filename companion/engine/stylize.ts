@@ -151,7 +151,9 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
     // A noise start is drawn once, at the first scale; later scales upsample the result.
     const carries = init === 'styled' || init === 'content';
     if (!x || !prev) {
-      x = startPrev = initialImage(inputs.content, init, settings.noiseRatio, settings.seed, inputs.styles);
+      x = initialImage(inputs.content, init, settings.noiseRatio, settings.seed, inputs.styles);
+      // A copy: the optimizer moves x in place, and the delta must be taken against the start.
+      startPrev = Float32Array.from(x);
     } else if (carries && startPrev) {
       const start = initialImage(inputs.content, init, settings.noiseRatio, settings.seed, inputs.styles);
       const delta = new Float32Array(x.length);
