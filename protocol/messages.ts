@@ -18,7 +18,8 @@
  * result is kept (a bounded number, for a bounded time) until a connection with the same clientId
  * fetches it: `kept` lists them (sent after `capabilities` when there are any, when one finishes,
  * and on `list_kept`); `fetch_kept` answers with the usual binary `result` frame and `done`, then
- * forgets it; `discard_kept` forgets it. See docs/photopea.md.
+ * forgets it (with `hold`, feature 'kept-hold': keeps it until `discard_kept`); `discard_kept`
+ * forgets it. See docs/protocol.md.
  *
  * Stop and keep (additive, feature 'finish'): client -> `finish` {jobId} ends a running job at the
  * next iteration; its current image, at the full output size, comes back as the usual `result`
@@ -40,7 +41,9 @@ const MAX_DECLARED_BYTES = 2 ** 40;
 /** Client-chosen id that ties a response (`accepted`, `error`, `style_saved`) to a request. */
 const REF = { max: 64, pattern: /^[\x21-\x7e]+$/, hint: 'printable ASCII without spaces' };
 const JOB_ID = { max: 64 };
-const CLIENT_ID = { max: 64, pattern: /^[A-Za-z0-9_-]{8,64}$/, hint: '8 to 64 letters, digits, "_" or "-"' };
+/** What hello.clientId may be (the companion also checks the ids it reads back from disk). */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+const CLIENT_ID = { max: 64, pattern: CLIENT_ID_PATTERN, hint: '8 to 64 letters, digits, "_" or "-"' };
 /** Longest `note` a kept job carries back to its client (the client's own description of the job). */
 export const MAX_NOTE_CHARS = 4000;
 const TOKEN = { max: 256 };
@@ -190,7 +193,15 @@ export interface EstimateRequest {
 }
 
 export interface ListKeptMessage { type: 'list_kept' }
-export interface FetchKeptMessage { type: 'fetch_kept'; jobId: string }
+export interface FetchKeptMessage {
+  type: 'fetch_kept';
+  jobId: string;
+  /**
+   * Feature 'kept-hold': send it but keep it until `discard_kept`, so a result the client fails to
+   * place is not lost (the client discards it once it is placed). Without it, it is forgotten once sent.
+   */
+  hold?: boolean;
+}
 export interface DiscardKeptMessage { type: 'discard_kept'; jobId: string }
 
 export type ClientTextMessage =
@@ -251,7 +262,7 @@ export interface CapabilitiesMessage {
    * progresses and once more, without this field, when it is ready.
    */
   preparing?: PreparingInfo;
-  /** Optional requests this companion answers beyond protocol 1's core: 'estimate', 'finish'. */
+  /** Optional requests this companion answers beyond protocol 1's core: 'estimate', 'finish', 'kept-hold'. */
   features?: string[];
 }
 export interface AcceptedMessage { type: 'accepted'; ref: string; jobId: string; position: number }
@@ -429,7 +440,10 @@ export function parseClientMessage(text: string): ClientTextMessage {
     }
     case 'list_kept':
       return { type: 'list_kept' };
-    case 'fetch_kept':
+    case 'fetch_kept': {
+      const hold = m.hold === undefined ? undefined : bool(m, 'hold', p);
+      return { type: 'fetch_kept', jobId: str(m, 'jobId', p, JOB_ID), ...(hold && { hold }) };
+    }
     case 'discard_kept':
       return { type: m.type, jobId: str(m, 'jobId', p, JOB_ID) };
     default:

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -460,9 +460,21 @@ test('hidden mid-job: Photopea destroys the panel, the companion keeps the resul
   const add = ui.locator('#kept .kept-add');
   await add.waitFor({ timeout: 300_000 }).catch((err: Error) => { throw new Error(`${err.message}\ncompanion log:\n${companion.logs.slice(-3000)}`); });
   assert.match(await ui.locator('#kept').innerText(), /finished while the plugin was closed[\s\S]*Photo · Starry Night/);
+  const keptDir = path.join(companion.configHome, 'stylize', 'kept');
+  const keptFiles = async () => (await readdir(keptDir)).filter((f) => !f.startsWith('.')).length;
+  assert.equal(await keptFiles(), 2, 'the companion saved the result (PNG and JSON) for the panel');
+  // Photopea fails to place it once: the companion still holds the result and the panel offers it again.
+  await pp('fault', { unrunnable: 1, match: 'app.open(' });
   await add.click();
+  const failed = ui.locator('#kept .kept-item .kept-status.error');
+  await failed.waitFor({ timeout: 60_000 });
+  assert.match(await failed.innerText(), /still has the result/);
+  assert.equal(await named(), before, 'nothing was placed');
+  assert.equal(await keptFiles(), 2, 'a result that was not placed is not forgotten');
+  await ui.locator('#kept .kept-add', { hasText: 'Try again' }).click();
   await ui.locator('#kept .kept-status', { hasText: /^Added Photo · Starry Night/ }).waitFor({ timeout: 30_000 });
   assert.equal(await named(), before + 1, 'the kept result was placed');
+  await until('the companion forgets a result once it is placed', async () => (await keptFiles()) === 0);
   const placed = (await layers()).find((l) => l.name === 'Photo · Starry Night')!;
   assert.deepEqual(placed.bounds, [8, 6, 72, 54], 'at the source\'s bounds');
   const log = await pp<{ errors: string[]; refused: string[]; silentEnds: string[] }>('log');

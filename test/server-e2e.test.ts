@@ -146,7 +146,7 @@ test('estimate: planned like submit, priced with measured costs; bad settings re
   const c = await TestClient.connect(d.url, d.token);
   try {
     const caps = c.jsonMessages().find((m) => m.type === 'capabilities') as Msg<'capabilities'>;
-    assert.deepEqual(caps.features, ['finish', 'estimate'], 'a warmed-up companion offers estimates (and stop and keep)');
+    assert.deepEqual(caps.features, ['finish', 'kept-hold', 'estimate'], 'a warmed-up companion offers estimates (and stop and keep, and holding kept results)');
     const ask = async (ref: string, width: number, height: number, settings: Record<string, unknown>) => {
       c.send({ type: 'estimate', ref, width, height, settings });
       return c.next((m) => (m.type === 'estimate' || m.type === 'error') && 'ref' in m && m.ref === ref);

@@ -31,6 +31,8 @@ import { Scheduler, mb } from './scheduler.ts';
 import { ClientConnection } from './connection.ts';
 import { checkJobSettings } from './job-settings.ts';
 import { StyleLibrary } from './styles.ts';
+import { KeptResults } from './kept-results.ts';
+import { KeptStore } from './kept-store.ts';
 import { BUILTIN_STYLES_DIR } from './builtin-styles.ts';
 import { loadOrCreateToken, tokenMatches } from './token.ts';
 import type { WeightsPreparation } from './weights-preparation.ts';
@@ -98,7 +100,7 @@ export class Daemon {
 
   private readonly log: Logger;
 
-  private constructor(readonly opts: DaemonOptions, log: Logger) {
+  private constructor(readonly opts: DaemonOptions, log: Logger, kept: KeptResults) {
     // Clients can provoke log lines (refusals); repeated ones are counted instead of written.
     this.log = log = limitRepeats(log);
     this.policy = new AccessPolicy({ host: opts.host, port: opts.port, allowOrigins: opts.allowOrigins, loopback: isLoopbackHost(opts.host) });
@@ -116,6 +118,7 @@ export class Daemon {
       onKept: (clientId) => {
         for (const open of this.connections) if (open.clientId === clientId && open.authed) this.sendKept(open);
       },
+      kept,
     });
     this.library = new StyleLibrary(opts.styleLibrary, {
       maxPixels: opts.maxPixels,
@@ -151,7 +154,16 @@ export class Daemon {
    * (seconds). Resolves when ready. Rejects with DaemonStartError ('stopped' when stop() came first).
    */
   static async start(opts: DaemonOptions, log: Logger, prep?: DaemonPreparation): Promise<Daemon> {
-    const d = new Daemon(opts, log);
+    let kept: KeptResults;
+    try {
+      kept = await KeptResults.open(new KeptStore(opts.keptDir, (line) => log.warn(line)));
+    } catch (err) {
+      // Not a reason to refuse to run: results are then kept in memory, as far as they can be.
+      log.warn(`Cannot use the kept-results folder ${opts.keptDir} (${(err as Error).message}): results of closed Photopea panels are kept in memory only, and a restart loses them. Give a writable folder with --kept-dir.`);
+      kept = new KeptResults();
+    }
+    if (kept.size) log.info(`${kept.size} kept result(s) from an earlier run wait for their plugin panels (${opts.keptDir})`);
+    const d = new Daemon(opts, log, kept);
     let tokenCreated: boolean;
     try {
       const t = loadOrCreateToken(opts.tokenFile);
@@ -428,8 +440,9 @@ export class Daemon {
           case 'list_kept':
             return this.sendKept(s);
           case 'fetch_kept':
+            return this.sendKeptResult(s, msg.jobId, msg.hold === true);
           case 'discard_kept':
-            return this.takeKept(s, msg.jobId, msg.type === 'fetch_kept');
+            return this.discardKept(s, msg.jobId);
         }
         return;
       }
@@ -515,7 +528,7 @@ export class Daemon {
       settings: { defaults: this.effectiveDefaults(), bounds: { ...SETTING_BOUNDS, size: { min: SETTING_BOUNDS.size.min, max: this.opts.maxSize } } },
       styles,
       ...(this.preparation && { preparing: this.preparation.info() }),
-      features: ['finish', ...(this.engine.cost ? ['estimate'] : [])],
+      features: ['finish', 'kept-hold', ...(this.engine.cost ? ['estimate'] : [])],
     };
   }
 
@@ -595,13 +608,21 @@ export class Daemon {
     s.sendJson({ type: 'kept', jobs: s.clientId ? this.scheduler.keptJobs(s.clientId) : [] });
   }
 
-  private takeKept(s: ClientConnection, jobId: string, send: boolean): void {
-    const r = s.clientId ? this.scheduler.kept.take(s.clientId, jobId) : undefined;
-    // Answered with the jobId, so the client can tell which fetch failed.
-    if (!r) return s.sendError(new ProtocolError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`), { jobId });
-    if (!send) return;
+  /** Sends a kept result; forgets it unless the client holds it (then `discard_kept` does, once it is placed). */
+  private sendKeptResult(s: ClientConnection, jobId: string, hold: boolean): void {
+    const r = s.clientId ? (hold ? this.scheduler.kept.get(s.clientId, jobId) : this.scheduler.kept.take(s.clientId, jobId)) : undefined;
+    if (!r) return this.noKeptResult(s, jobId);
     s.sendBinary(encodeFrame({ type: 'result', jobId: r.jobId, mime: 'image/png', width: r.done.width, height: r.done.height }, r.png));
     s.sendJson(r.done);
+  }
+
+  private discardKept(s: ClientConnection, jobId: string): void {
+    if (!(s.clientId && this.scheduler.kept.take(s.clientId, jobId))) this.noKeptResult(s, jobId);
+  }
+
+  private noKeptResult(s: ClientConnection, jobId: string): void {
+    // Answered with the jobId, so the client can tell which request failed.
+    s.sendError(new ProtocolError('unknown_job', `No kept result ${JSON.stringify(jobId)} for this client (it was fetched, discarded or expired, or hello carried another clientId).`), { jobId });
   }
 
   private async status(s: ClientConnection): Promise<void> {
@@ -668,6 +689,7 @@ export class Daemon {
     // Requests being handled (a save writing its file) finish and are answered; later ones are refused.
     const answered = Promise.race([Promise.all([...this.connections].map((s) => s.settled())), sleep(SHUTDOWN_ANSWER_MS)]);
     await this.scheduler.stop();
+    await this.scheduler.kept.flush();
     await this.engine.close(2000);
     await answered;
     for (const s of this.connections) {

@@ -59,6 +59,7 @@ export async function runDoctor(argv: string[], out: NodeJS.WritableStream = pro
   const weightsDir = await checkWeights(opts, report);
   if (weightsDir && !quick) await checkBackend(opts, weightsDir, report);
   await checkStyleLibrary(opts, report);
+  await checkKeptDir(opts, report);
   await checkCodec(report);
   await checkService(opts, report);
   if (!isLoopbackHost(opts.host)) {
@@ -209,6 +210,25 @@ async function checkStyleLibrary(opts: DaemonOptions, report: (f: Finding) => vo
       report({ level: 'warn', what: `style ${f} is not a readable image (${errorSummary(err)}); it is not listed`, fix: `replace or remove ${path.join(dir, f)}` });
     }
   }
+}
+
+/** The kept-results folder must be writable, or a closed Photopea panel's results stay in memory only. */
+async function checkKeptDir(opts: DaemonOptions, report: (f: Finding) => void): Promise<void> {
+  const dir = opts.keptDir;
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    return; // created at the first start; nothing to say
+  }
+  if (!st.isDirectory()) return report({ level: 'fail', what: `kept-results folder ${tildify(dir)} is not a folder: the companion cannot start`, fix: 'move that file away or use --kept-dir DIR' });
+  try {
+    await access(dir, constants.R_OK | constants.W_OK);
+  } catch {
+    return report({ level: 'warn', what: `kept-results folder ${tildify(dir)} is not writable: results of a closed panel stay in memory only and a restart loses them`, fix: `chmod u+rwx ${dir}` });
+  }
+  const waiting = (await readdir(dir)).filter((f) => f.endsWith('.json')).length;
+  report({ level: 'ok', what: `kept results ${tildify(dir)}: ${waiting} waiting for their plugin panel` });
 }
 
 /** Whether the companion runs in the background (`stylize service install`); informational either way. */

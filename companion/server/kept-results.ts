@@ -3,9 +3,11 @@
  * clientId is not cancelled when its connection drops, and when it finishes with nobody listening
  * its result waits here until a connection with the same clientId fetches or discards it. Bounded
  * so a forgotten panel cannot fill the companion's memory: a few per client, a total byte budget,
- * and an age limit; the oldest go first. In memory only (a companion restart forgets them).
+ * and an age limit; the oldest go first. With a KeptStore they are also on disk and survive a
+ * restart of the companion (KeptResults.open); without one (tests of the bounds) in memory only.
  */
 import type { DoneMessage, KeptJob } from '../../protocol/messages.ts';
+import type { KeptStore } from './kept-store.ts';
 
 export interface KeptResult {
   clientId: string;
@@ -28,21 +30,25 @@ export const DEFAULT_KEPT_LIMITS: KeptLimits = { perClient: 8, totalBytes: 256 *
 export class KeptResults {
   private readonly results: KeptResult[] = []; // oldest first
 
-  constructor(private readonly limits: KeptLimits = DEFAULT_KEPT_LIMITS, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limits: KeptLimits = DEFAULT_KEPT_LIMITS,
+    private readonly now: () => number = Date.now,
+    private readonly store?: KeptStore,
+  ) {}
+
+  /** The results saved in `store` by an earlier run, within the limits (the rest are removed). */
+  static async open(store: KeptStore, limits: KeptLimits = DEFAULT_KEPT_LIMITS, now: () => number = Date.now): Promise<KeptResults> {
+    const kept = new KeptResults(limits, now, store);
+    for (const r of await store.load()) kept.results.push(r);
+    kept.enforce();
+    return kept;
+  }
 
   /** Keeps a result; returns the ones dropped to stay within the limits. */
   add(result: KeptResult): KeptResult[] {
     this.results.push(result);
-    const dropped = this.expire();
-    const mine = this.results.filter((r) => r.clientId === result.clientId);
-    for (const r of mine.slice(0, Math.max(0, mine.length - this.limits.perClient))) dropped.push(...this.remove(r));
-    let bytes = this.results.reduce((n, r) => n + r.png.length, 0);
-    while (bytes > this.limits.totalBytes && this.results.length > 1) {
-      const oldest = this.results[0];
-      bytes -= oldest.png.length;
-      dropped.push(...this.remove(oldest));
-    }
-    return dropped;
+    void this.store?.save(result);
+    return this.enforce();
   }
 
   list(clientId: string): KeptJob[] {
@@ -51,6 +57,12 @@ export class KeptResults {
       jobId: r.jobId, ref: r.ref, ...(r.note !== undefined && { note: r.note }), state: 'done' as const,
       width: r.done.width, height: r.done.height, finishedAt: r.finishedAt,
     }));
+  }
+
+  /** The result, still kept; undefined when this client has no such result. */
+  get(clientId: string, jobId: string): KeptResult | undefined {
+    this.expire();
+    return this.results.find((x) => x.clientId === clientId && x.jobId === jobId);
   }
 
   /** The result, forgotten here; undefined when this client has no such result. */
@@ -65,6 +77,32 @@ export class KeptResults {
     return this.results.length;
   }
 
+  /** The highest job counter among the kept results (new job ids start above it). */
+  get highestJobNumber(): number {
+    return this.results.reduce((n, r) => Math.max(n, Number.parseInt(r.jobId, 10) || 0), 0);
+  }
+
+  /** Resolves when the store has every change so far on disk. */
+  flush(): Promise<void> {
+    return this.store?.flush() ?? Promise.resolve();
+  }
+
+  /** Age, per-client and byte limits; the oldest go first. Returns what was dropped. */
+  private enforce(): KeptResult[] {
+    const dropped = this.expire();
+    for (const clientId of new Set(this.results.map((r) => r.clientId))) {
+      const mine = this.results.filter((r) => r.clientId === clientId);
+      for (const r of mine.slice(0, Math.max(0, mine.length - this.limits.perClient))) dropped.push(...this.remove(r));
+    }
+    let bytes = this.results.reduce((n, r) => n + r.png.length, 0);
+    while (bytes > this.limits.totalBytes && this.results.length > 1) {
+      const oldest = this.results[0];
+      bytes -= oldest.png.length;
+      dropped.push(...this.remove(oldest));
+    }
+    return dropped;
+  }
+
   private expire(): KeptResult[] {
     const cutoff = this.now() - this.limits.maxAgeMs;
     return this.results.filter((r) => r.finishedAt < cutoff).flatMap((r) => this.remove(r));
@@ -74,6 +112,7 @@ export class KeptResults {
     const i = this.results.indexOf(r);
     if (i < 0) return [];
     this.results.splice(i, 1);
+    void this.store?.remove(r.jobId);
     return [r];
   }
 }

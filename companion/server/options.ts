@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_PORT } from '../../protocol/messages.ts';
-import { configFile, defaultStyleLibrary, defaultTokenFile } from './paths.ts';
+import { configFile, defaultKeptDir, defaultStyleLibrary, defaultTokenFile } from './paths.ts';
 import { normalizeOrigin } from './origin.ts';
 import { backendNames } from '../engine/select-backend.ts';
 
@@ -18,6 +18,8 @@ export interface DaemonOptions {
   weightsDir?: string;
   tokenFile: string;
   styleLibrary: string;
+  /** Results of kept jobs, saved until their client fetches them (survive a restart). */
+  keptDir: string;
   /** Extra browser origins allowed to connect, besides "null" (Figma) and the companion's own. */
   allowOrigins: string[];
   /** Folder with the built plugin pages (photopea.html); default dist/plugin. */
@@ -65,6 +67,7 @@ interface RawOptions {
   weights?: string;
   tokenFile: string;
   styleLibrary: string;
+  keptDir: string;
   allowOrigin: string[];
   pluginDir?: string;
   maxQueue: number;
@@ -88,6 +91,7 @@ export const SPECS: Spec[] = [
   { key: 'weights', flag: '--weights', kind: 'string', arg: 'DIR', help: 'VGG-19 weights folder (default: STYLIZE_WEIGHTS, then the download cache)' },
   { key: 'tokenFile', flag: '--token-file', kind: 'string', arg: 'FILE', help: 'pairing token file (default ~/.config/stylize/token, created with mode 0600)' },
   { key: 'styleLibrary', flag: '--style-library', kind: 'string', arg: 'DIR', help: 'style library folder (default ~/.config/stylize/styles)' },
+  { key: 'keptDir', flag: '--kept-dir', kind: 'string', arg: 'DIR', help: 'finished results waiting for a closed plugin panel, kept across restarts (default ~/.config/stylize/kept)' },
   { key: 'allowOrigin', flag: '--allow-origin', kind: 'list', arg: 'ORIGIN', help: 'also accept this browser origin, e.g. https://www.photopea.com (repeatable)' },
   { key: 'pluginDir', flag: '--plugin-dir', kind: 'string', env: 'STYLIZE_PLUGIN_DIR', arg: 'DIR', help: 'folder with the built plugin pages served at /photopea (default dist/plugin; `npm run build` makes them)' },
   { key: 'maxQueue', flag: '--max-queue', kind: 'int', min: 1, max: 10000, arg: 'N', help: 'jobs waiting across all clients (default 32)' },
@@ -111,6 +115,7 @@ function defaults(env: NodeJS.ProcessEnv): RawOptions {
     backend: 'auto',
     tokenFile: defaultTokenFile(env),
     styleLibrary: defaultStyleLibrary(env),
+    keptDir: defaultKeptDir(env),
     allowOrigin: [],
     maxQueue: 32,
     maxQueueMb: 512,
@@ -251,6 +256,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       ...(raw.weights !== undefined && { weightsDir: path.resolve(raw.weights) }),
       tokenFile: path.resolve(raw.tokenFile),
       styleLibrary: path.resolve(raw.styleLibrary),
+      keptDir: path.resolve(raw.keptDir),
       allowOrigins,
       ...(raw.pluginDir !== undefined && { pluginDir: path.resolve(raw.pluginDir) }),
       maxQueue: raw.maxQueue,

@@ -1,4 +1,4 @@
-/** Where the companion keeps its per-user files: token, style library, config. */
+/** Where the companion keeps its per-user files: token, style library, kept results, config. */
 import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,8 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export const defaultTokenFile = (env: NodeJS.ProcessEnv = process.env): string => path.join(configDir(env), 'token');
 export const defaultStyleLibrary = (env: NodeJS.ProcessEnv = process.env): string => path.join(configDir(env), 'styles');
+/** Finished results of kept jobs whose panel was closed, until the plugin fetches them. */
+export const defaultKeptDir = (env: NodeJS.ProcessEnv = process.env): string => path.join(configDir(env), 'kept');
 export const configFile = (env: NodeJS.ProcessEnv = process.env): string => path.join(configDir(env), 'config.json');
 
 /** The repository root (this file is companion/server/paths.ts). */

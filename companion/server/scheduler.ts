@@ -94,6 +94,8 @@ export class Scheduler {
 
   constructor(private readonly engine: JobEngine, private readonly opts: SchedulerOptions) {
     this.kept = opts.kept ?? new KeptResults();
+    // Kept results from an earlier run keep their ids; new ones never reuse them.
+    this.jobCounter = this.kept.highestJobNumber;
   }
 
   /** Waiting plus running. */
@@ -216,7 +218,8 @@ export class Scheduler {
 
   /**
    * Shutdown: waiting jobs never start (their clients hear `cancelled`), the running one is
-   * cancelled and waited for (bounded), and nothing new is taken.
+   * cancelled (or, when it is a kept job whose client has gone, stopped and kept) and waited for
+   * (bounded), and nothing new is taken.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -227,9 +230,16 @@ export class Scheduler {
     }
     const running = this.queue.running;
     if (!running) return;
-    running.cancelReason ??= 'shutdown';
     const settled = new Promise<void>((res) => { this.jobSettled = res; });
-    this.engine.cancel(running.id);
+    if (running.keep && running.client.closed) {
+      // Nobody is waiting on it, and its client asked to keep it: the image so far becomes a kept
+      // result (saved with the others) instead of being thrown away.
+      running.finishRequested = true;
+      this.engine.stopAndKeep(running.id);
+    } else {
+      running.cancelReason ??= 'shutdown';
+      this.engine.cancel(running.id);
+    }
     await Promise.race([settled, sleep(STOP_CANCEL_MS, undefined, { ref: false })]);
     await Promise.race([running.outbox, sleep(STOP_OUTBOX_MS, undefined, { ref: false })]);
   }

@@ -86,6 +86,8 @@ export class CompanionClient {
   private readonly jobs = new JobRegistry();
   /** Jobs a `finish` was sent for: its unknown_job answer names the job and is not a cancel's. */
   private readonly finishesSent = new Set<string>();
+  /** Kept results a `discard_kept` was sent for: their unknown_job answer (already gone) changes nothing. */
+  private readonly discardsSent = new Set<string>();
   private readonly styleLists = new OneAnswerRequests<StyleInfo[]>();
   private readonly saves = new OneAnswerRequests<StyleInfo>();
   private readonly estimates = new OneAnswerRequests<EstimateMessage>();
@@ -131,6 +133,10 @@ export class CompanionClient {
   /** Whether the companion can stop a job and keep its picture (capabilities feature 'finish'). */
   get canFinish(): boolean {
     return this.capabilities?.features?.includes('finish') === true;
+  }
+  /** Whether a fetched kept result stays at the companion until discarded (feature 'kept-hold'). */
+  get canHoldKept(): boolean {
+    return this.capabilities?.features?.includes('kept-hold') === true;
   }
 
 
@@ -370,6 +376,7 @@ export class CompanionClient {
   }
 
   private handleError(msg: Extract<ServerTextMessage, { type: 'error' }>): void {
+    if (msg.code === 'unknown_job' && msg.jobId !== undefined && this.discardsSent.delete(msg.jobId)) return;
     if (msg.code === 'unknown_job' && msg.jobId !== undefined && this.finishesSent.delete(msg.jobId)) {
       // The job ended before our finish reached the companion: its end message is on its way
       // (or already here), so this answer changes nothing.
@@ -433,6 +440,7 @@ export class CompanionClient {
 
   private failAll(err: CompanionError): void {
     this.finishesSent.clear();
+    this.discardsSent.clear();
     this.jobs.failAll(err);
     this.styleLists.failAll(err);
     this.saves.failAll(err);
@@ -515,12 +523,16 @@ export class CompanionClient {
     return this.jobs.size;
   }
 
-  /** Fetches a kept result (the companion forgets it once sent); it arrives like a job's: result frame, then done. */
-  fetchKept(jobId: string): Promise<JobResult> {
+  /**
+   * Fetches a kept result; it arrives like a job's: result frame, then done. With `hold` (where
+   * canHoldKept) the companion keeps it until discardKept, so one that fails to be placed can be
+   * tried again; otherwise it forgets it once sent.
+   */
+  fetchKept(jobId: string, hold = false): Promise<JobResult> {
     // keep: the result waits at the companion, so closing this window must not cancel anything.
     const record = this.jobs.add(nextRef('kept'), {}, { keep: true, jobId });
     try {
-      this.send({ type: 'fetch_kept', jobId });
+      this.send({ type: 'fetch_kept', jobId, ...(hold && this.canHoldKept && { hold: true }) });
     } catch (err) {
       this.jobs.settle(record, asCompanionError(err));
     }
@@ -530,6 +542,7 @@ export class CompanionClient {
   /** Tells the companion to forget a kept result. */
   discardKept(jobId: string): void {
     this.send({ type: 'discard_kept', jobId });
+    this.discardsSent.add(jobId);
   }
 
   /** The companion's style library; thumbnails follow through onThumbnail. */
