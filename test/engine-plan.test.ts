@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoScales, planJob } from '../companion/engine/plan.ts';
+import { StylizeError } from '../common/errors.ts';
 import { DEFAULT_SETTINGS, SEED_SETTINGS, resolveSettings } from '../companion/engine/settings.ts';
 import { blendInto, crop, resizeBilinear, tileGrid } from '../companion/engine/tiling.ts';
 import { trainingBytes } from '../companion/engine/memory.ts';
@@ -32,6 +33,17 @@ test('the default plan: L-BFGS from the styled content; `iterations` at half the
   assert.deepEqual(few.stages.map((st) => st.iterations), [4, 4, 3], 'the head never runs more than the main scale');
   const one = planJob({ width: 640, height: 480, size: 128, iterations: 7, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
   assert.deepEqual(one.stages.map((st) => st.iterations), [7], 'at 128 px the plan is one scale of `iterations`');
+});
+
+test('very elongated images: a result thinner than 16 px is refused with the size that works; coarse scales that thin are skipped', () => {
+  const plan = (width: number, height: number, size: number) => planJob({ width, height, size, iterations: 35, scales: 'auto', styleScale: 1, budgetBytes: 64 * GiB });
+  const refused = (width: number, height: number, size: number, message: RegExp) => assert.throws(() => plan(width, height, size), (e: unknown) => e instanceof StylizeError && e.code === 'bad_setting' && message.test(e.message));
+  // A 2000 x 60 web banner: at 512 px the result would be 512 x 15.
+  refused(2000, 60, 512, /^The image is 2000 x 60 px, so at size 512 the result would be 512 x 15 px: thinner than the 16 px the style needs\. Set the output size to at least 534 px, or stylize a less elongated crop\.$/);
+  refused(20000, 30, 4096, /No output size up to 4096 px makes it that thick: stylize it in shorter pieces\./);
+  assert.deepEqual(plan(2000, 60, 534).stages.map((st) => [st.width, st.height, st.iterations]), [[534, 16, 35]], 'the size the message names works; the 128 and 267 px scales (4 and 8 px thick) are skipped and the one scale runs all its iterations');
+  assert.deepEqual(plan(2000, 200, 1024).stages.map((st) => [st.width, st.height, st.iterations]), [[512, 51, 35], [1024, 102, 25]], 'only the 128 x 13 head is skipped');
+  assert.deepEqual(plan(60, 2000, 534).stages.map((st) => [st.width, st.height]), [[16, 534]], 'portrait the same');
 });
 
 test('the seed recipe is one setting away: recipe seed', () => {

@@ -96,6 +96,16 @@ test('transparent content keeps its alpha channel, and the output keeps its aspe
   assert.equal(alphaAt(22, 15), 255, 'centre stays opaque');
 });
 
+test('a fully transparent content or style (an empty or hidden layer) is refused with the reason, before any work', async () => {
+  const clear = await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+  const refused = (label: string) => (e: unknown) => (e as { code?: string }).code === 'bad_image' && new RegExp(`^The ${label} is fully transparent \\(40 x 30 px`).test((e as Error).message);
+  await assert.rejects(wasm.stylize({ content: clear, styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 2 } }), refused('content image'));
+  await assert.rejects(wasm.stylize({ content: contentImage('tubingen.jpg'), styles: [{ image: styleImage('starry_night.jpg') }, { image: clear }], settings: { size: 32, iterations: 2 } }), refused('style image 2'));
+  // One visible pixel is a picture.
+  const dot = await sharp(clear).composite([{ input: { create: { width: 1, height: 1, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } } }, left: 5, top: 5 }]).png().toBuffer();
+  assert.equal((await wasm.stylize({ content: dot, styles: [{ image: styleImage('starry_night.jpg') }], settings: { size: 32, iterations: 1 } })).image.width, 32);
+});
+
 test('cancelling stops within one iteration and frees every tensor', async () => {
   const baseline = wasm.memory().tensors;
   const controller = new AbortController();

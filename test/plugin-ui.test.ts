@@ -46,6 +46,8 @@ const LAYERS = [
   { name: 'Photo', image: '/img/tubingen.png', x: 0, y: 0, width: 200, height: 150 },
   { name: 'Bridge', image: '/img/golden_gate.png', x: 300, y: 0, width: 160, height: 120 },
   { name: 'Swatch', image: '/img/the_scream.png', x: 600, y: 0, width: 100, height: 120 },
+  // A web banner: at the default output size (512 px) it would be 512 x 15, too thin to stylize.
+  { name: 'Banner', image: '/img/golden_gate.png', x: 0, y: 400, width: 1000, height: 30 },
 ];
 
 async function healthRunning(): Promise<boolean> {
@@ -191,7 +193,7 @@ test('pick a library style, Stylize: progress, ETA, previews and loss chart stre
   assert.match(await job.locator('.job-status').innerText(), /Added as a new layer/);
   assert.ok(await job.locator('.strip img').count() >= 1, 'earlier previews kept as thumbnails');
   const names = await page.evaluate(() => (globalThis as any).host.layerNames());
-  assert.deepEqual(names, ['Photo', 'Photo · Starry Night', 'Bridge', 'Swatch']);
+  assert.deepEqual(names, ['Photo', 'Photo · Starry Night', 'Bridge', 'Swatch', 'Banner']);
   const photo = await page.evaluate(() => (globalThis as any).host.layer('Photo'));
   const result = await page.evaluate(() => (globalThis as any).host.layer('Photo · Starry Night'));
   assert.deepEqual(result.box, photo.box);
@@ -252,12 +254,12 @@ test('Cancel stops the running job; its live layer goes and nothing is added', a
   await ui.locator('#stylize').click();
   const job = ui.locator('.job').first();
   await job.locator('.job-status', { hasText: /Iteration [2-9]\d* \/ 3000/ }).waitFor({ timeout: 60_000 });
-  await until('the live layer', async () => (await editorCall<string[]>('layerNames')).length === 5, 30_000);
+  await until('the live layer', async () => (await editorCall<string[]>('layerNames')).length === LAYERS.length + 2, 30_000);
   await job.locator('.cancel').click();
   await ui.locator('.job[data-phase="cancelled"]').waitFor({ timeout: 20_000 });
   assert.equal(await job.locator('.job-status').innerText(), 'Cancelled');
   await until('companion idle', async () => !(await healthRunning()), 10_000);
-  assert.equal((await page.evaluate(() => (globalThis as any).host.layerNames())).length, 4);
+  assert.equal((await page.evaluate(() => (globalThis as any).host.layerNames())).length, LAYERS.length + 1);
 });
 
 test('style from another selected layer, batch of two: each layer gets its own result', async () => {
@@ -272,7 +274,7 @@ test('style from another selected layer, batch of two: each layer gets its own r
   await ui.locator('#stylize').click();
   await until('two jobs done', async () => (await ui.locator('.job[data-phase="done"]').count()) === 2, 120_000);
   const names = await page.evaluate(() => (globalThis as any).host.layerNames());
-  assert.deepEqual(names, ['Photo', 'Photo · Swatch', 'Photo · Starry Night', 'Bridge', 'Bridge · Swatch', 'Swatch']);
+  assert.deepEqual(names, ['Photo', 'Photo · Swatch', 'Photo · Starry Night', 'Bridge', 'Bridge · Swatch', 'Swatch', 'Banner']);
   const bridge = await page.evaluate(() => (globalThis as any).host.layer('Bridge'));
   const bridgeResult = await page.evaluate(() => (globalThis as any).host.layer('Bridge · Swatch'));
   assert.deepEqual(bridgeResult.box, bridge.box);
@@ -330,6 +332,21 @@ test('a style from an image file: Stylize with it, then add it to the companion\
   await ui.locator('#save-style').click();
   await ui.locator('#tab-btn-library').click();
   await ui.locator('.style-card[data-style="pattern"]').waitFor({ timeout: 10_000 });
+});
+
+test('a layer too thin for the output size: the companion\'s estimate says why and which size works, before Stylize is clicked', async () => {
+  await page.evaluate(() => (globalThis as any).host.select('Banner'));
+  await ui.locator('.style-card[data-style="Starry Night"]').click();
+  await ui.locator('#set-size').selectOption('512');
+  const hint = ui.locator('#stylize-hint');
+  await until('the hint explains', async () => /thinner than the 16 px/.test(await hint.innerText()), 10_000);
+  assert.match(await hint.innerText(), /1000 x 30 px, so at size 512 the result would be 512 x 15 px[\s\S]*at least 534 px/);
+  assert.equal(await ui.locator('#stylize').isDisabled(), true, 'a job that would fail is not started');
+  await ui.locator('#set-size').selectOption('1024');
+  await until('a size that works clears it', async () => !(await ui.locator('#stylize').isDisabled()), 10_000);
+  assert.doesNotMatch(await hint.innerText(), /thinner/);
+  await ui.locator('#set-size').selectOption('128');
+  await page.evaluate(() => (globalThis as any).host.select('Photo'));
 });
 
 test('the whole session ran under Figma\'s policy: previews (blob:), thumbnails and the companion, no violation', async () => {

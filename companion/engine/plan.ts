@@ -149,9 +149,39 @@ export function planScales(size: number, iterations: number, scalesIn: 'auto' | 
   return { sizes: scales, iterations: counts };
 }
 
+/**
+ * The thinnest output side the engine runs: the same 16 px as the smallest size. Thinner, VGG-19's
+ * four poolings leave nothing across at conv5_1 and the style has no texture to work with.
+ */
+export const MIN_SHORT_SIDE = 16;
+/** The largest `size` setting (settings table); the message for a too-thin output stays within it. */
+const MAX_SIZE_SETTING = 4096;
+
+/** Refuses an output thinner than MIN_SHORT_SIDE, saying which size would do. */
+function checkShortSide(width: number, height: number, size: number): void {
+  const out = fitLongSide(width, height, size);
+  if (Math.min(out.width, out.height) >= MIN_SHORT_SIDE) return;
+  const need = Math.ceil((MIN_SHORT_SIDE * Math.max(width, height)) / Math.min(width, height));
+  const fix = need <= MAX_SIZE_SETTING
+    ? `Set the output size to at least ${need} px, or stylize a less elongated crop.`
+    : `No output size up to ${MAX_SIZE_SETTING} px makes it that thick: stylize it in shorter pieces.`;
+  throw new StylizeError('bad_setting', `The image is ${width} x ${height} px, so at size ${size} the result would be ${out.width} x ${out.height} px: thinner than the ${MIN_SHORT_SIDE} px the style needs. ${fix}`);
+}
+
 export function planJob(input: PlanInput): JobPlan {
   const { width, height, size, iterations, budgetBytes } = input;
-  const { sizes: scales, iterations: counts } = planScales(size, iterations, input.scales, input.scaleIterations);
+  checkShortSide(width, height, size);
+  let { sizes: scales, iterations: counts } = planScales(size, iterations, input.scales, input.scaleIterations);
+  if (input.scales === 'auto' && scales.length > 1) {
+    // A very elongated image: coarse scales too thin to carry texture are skipped; if only the
+    // output size is left, it gets the one-scale count.
+    const thick = scales.map((s) => { const d = fitLongSide(width, height, s); return Math.min(d.width, d.height) >= MIN_SHORT_SIDE; });
+    if (thick.some((t) => !t)) {
+      const kept = scales.map((_, k) => k).filter((k) => thick[k]);
+      counts = kept.length === 1 ? [iterations] : kept.map((k) => counts[k]);
+      scales = kept.map((k) => scales[k]);
+    }
+  }
   const stages: Stage[] = scales.map((s, k) => {
     const dims = fitLongSide(width, height, s);
     const n = counts[k];

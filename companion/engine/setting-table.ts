@@ -66,7 +66,7 @@ export const SETTING_TABLE = {
   },
   size: {
     flag: 'size', group: 'Output', type: 'integer', default: 333, bounds: { min: 16, max: 4096 },
-    help: "long side of the output in pixels; the content's aspect ratio is kept (4096 is Figma's image limit)",
+    help: "long side of the output in pixels; the content's aspect ratio is kept, and the short side must come to at least 16 px (4096 is Figma's image limit)",
   },
   previewEvery: {
     flag: 'save-every', group: 'Output', type: 'integer', default: 0, bounds: { min: 0, max: 10000 }, shownDefault: '0 = off',

@@ -71,13 +71,20 @@ async function decodeJob(req: StylizeRequest, maxInputPixels?: number): Promise<
   });
   const sum = weightsRaw.reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new StylizeError('bad_setting', 'The style weights add up to 0; give at least one style a positive weight.');
-  const content = await decodeImage(req.content, { maxPixels: maxInputPixels, label: 'content image' });
+  const content = requireVisible(await decodeImage(req.content, { maxPixels: maxInputPixels, label: 'content image' }), 'content image');
   const styles = [];
   for (const [i, s] of req.styles.entries()) {
     const label = req.styles.length > 1 ? `style image ${i + 1}` : 'style image';
-    styles.push({ image: await decodeImage(s.image, { maxPixels: maxInputPixels, label }), weight: weightsRaw[i] / sum });
+    styles.push({ image: requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label }), label), weight: weightsRaw[i] / sum });
   }
   return { content, styles };
+}
+
+/** A fully transparent image has no picture to stylize or to take a style from (an empty or hidden layer exports so). */
+function requireVisible(img: DecodedImage, label: string): DecodedImage {
+  if (!img.hasAlpha) return img;
+  for (let i = 3; i < img.rgba.length; i += 4) if (img.rgba[i] !== 0) return img;
+  throw new StylizeError('bad_image', `The ${label} is fully transparent (${img.width} x ${img.height} px, every pixel see-through), so it has no picture to ${label.startsWith('content') ? 'stylize' : 'take a style from'}. Use an image or layer with visible pixels.`);
 }
 
 async function sized(img: DecodedImage, width: number, height: number): Promise<RgbaImage> {

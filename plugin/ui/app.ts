@@ -8,7 +8,7 @@ import {
 } from '../editor/settings.ts';
 import type { PreparingInfo, StyleInfo } from '../../protocol/messages.ts';
 import { BatchRunner, effectiveOutputSize, wireSettings, type JobView, type StyleChoice } from './batch.ts';
-import { CompanionClient, type ConnectionState } from './companion-client.ts';
+import { CompanionClient, CompanionError, type ConnectionState } from './companion-client.ts';
 import { KeptOffer } from './kept-offer.ts';
 import { explainError, formatDuration, formatSize } from './format.ts';
 import { drawLossChart } from './loss-chart.ts';
@@ -57,7 +57,8 @@ export class App {
   /** Connected at the last state change (capabilities can arrive again on the same connection). */
   private paired = false;
   /** The companion's time estimate for the current layers and settings (key = what it was asked). */
-  private estimate: { key: string; ms?: number } | null = null;
+  /** The companion's estimate for the current layers and settings, or why it refuses them (a job would fail the same way). */
+  private estimate: { key: string; ms?: number; problem?: string } | null = null;
 
   constructor(editor: Editor, doc: Document, options: AppOptions = {}) {
     this.editor = editor;
@@ -531,7 +532,8 @@ export class App {
       if (this.tab === 'file') return 'Choose an image file as the style.';
       return 'Pick the selected layer to use as the style.';
     }
-    return null;
+    this.estimatedMs();
+    return this.estimate?.problem ?? null;
   }
 
   private renderAction(): void {
@@ -561,14 +563,21 @@ export class App {
     const settings = wireSettings(this.settings, caps);
     const key = JSON.stringify([layers.map((l) => [l.width, l.height]), settings]);
     if (this.estimate?.key === key) return this.estimate.ms;
-    const asked = { key, ms: undefined as number | undefined };
+    const asked: { key: string; ms?: number; problem?: string } = { key };
     this.estimate = asked;
     Promise.all(layers.map((l) => this.client.estimate(Math.max(1, Math.round(l.width)), Math.max(1, Math.round(l.height)), settings)))
       .then((answers) => {
         asked.ms = answers.reduce((sum, a) => sum + a.ms, 0);
         if (this.estimate === asked) this.renderAction();
       })
-      .catch(() => undefined /* an older companion, or not connected: no estimate shown */);
+      .catch((err: unknown) => {
+        // The settings do not suit a layer (e.g. too thin at this output size): say so before Stylize.
+        if (err instanceof CompanionError && err.code === 'bad_setting') {
+          asked.problem = err.message;
+          if (this.estimate === asked) this.renderAction();
+        }
+        // Otherwise an older companion, or not connected: no estimate shown.
+      });
     return undefined;
   }
 
