@@ -61,7 +61,7 @@ async function round(name: string, images: { bytes: Uint8Array; w: number; h: nu
   return accepted.map((a) => a.jobId);
 }
 
-test(`${CONNECTIONS} connections, ${JOBS} queued jobs twice: nothing lost, arrival order, memory stable`, async () => {
+test(`${CONNECTIONS} connections, ${JOBS} queued jobs three times: nothing lost, arrival order, memory stable`, async () => {
   // In batches: at most 16 connections may wait to pair at once (a documented limit).
   for (let i = 0; i < CONNECTIONS; i += 10) {
     clients.push(...await Promise.all(Array.from({ length: Math.min(10, CONNECTIONS - i) }, () => TestClient.connect(d.url, d.token))));
@@ -81,21 +81,27 @@ test(`${CONNECTIONS} connections, ${JOBS} queued jobs twice: nothing lost, arriv
   const s1 = await status(clients[JOBS]);
   const second = await round('r2', images, style);
   const s2 = await status(clients[JOBS]);
+  const third = await round('r3', images, style);
+  const s3 = await status(clients[JOBS]);
 
   // Served in arrival order: the daemon's log lists completions in job-number order.
   const doneOrder = [...d.output().matchAll(/job (\d+)-\w+ done/g)].map((m) => Number(m[1]));
-  const ids = [...first, ...second].map((id) => Number(id.split('-')[0]));
+  const ids = [...first, ...second, ...third].map((id) => Number(id.split('-')[0]));
   assert.deepEqual(doneOrder, [...ids].sort((a, b) => a - b), 'completions follow acceptance order');
-  assert.equal(s2.engine.jobsDone, 2 * JOBS);
+  assert.equal(s3.engine.jobsDone, 3 * JOBS);
 
-  for (const s of [s1, s2]) {
+  for (const s of [s1, s2, s3]) {
     assert.equal(s.engine.memory.tensors, s.engine.baseline.tensors, 'no tensor leaked');
     assert.equal(s.length, 0);
     assert.equal(s.connections, CONNECTIONS);
   }
-  const growth = (s2.process.rss - s1.process.rss) / 1048576;
-  console.log(`rss after round 1: ${(s1.process.rss / 1048576).toFixed(0)} MB, after round 2: ${(s2.process.rss / 1048576).toFixed(0)} MB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB)`);
-  assert.ok(growth < 64, `the second round grew the daemon by ${growth.toFixed(1)} MB`);
+  // A leak grows the process every round; the allocator (glibc's arenas, ONNX Runtime's) grows it
+  // in one-off steps (+66 MB once in a clean-checkout run, +3 MB in another). So: a round after
+  // the first must leave it about where it was.
+  const mb = (b: number) => b / 1048576;
+  const growth = [mb(s2.process.rss - s1.process.rss), mb(s3.process.rss - s2.process.rss)];
+  console.log(`rss after rounds 1, 2, 3: ${[s1, s2, s3].map((s) => mb(s.process.rss).toFixed(0)).join(', ')} MB`);
+  assert.ok(Math.min(...growth) < 32, `every round grew the daemon: by ${growth.map((g) => g.toFixed(1)).join(' and ')} MB`);
 
   // The idle connections are all still served.
   const idle = clients.slice(JOBS);
