@@ -334,7 +334,7 @@ test('a style from an image file: Stylize with it, then add it to the companion\
   await ui.locator('.style-card[data-style="pattern"]').waitFor({ timeout: 10_000 });
 });
 
-test('a layer too thin for the output size: the companion\'s estimate says why and which size works, before Stylize is clicked', async () => {
+test('a layer too thin for the output size: the companion\'s estimate says why and which size works, before Stylize is clicked; in a batch the others still run', async () => {
   await page.evaluate(() => (globalThis as any).host.select('Banner'));
   await ui.locator('.style-card[data-style="Starry Night"]').click();
   await ui.locator('#set-size').selectOption('512');
@@ -345,6 +345,12 @@ test('a layer too thin for the output size: the companion\'s estimate says why a
   await ui.locator('#set-size').selectOption('1024');
   await until('a size that works clears it', async () => !(await ui.locator('#stylize').isDisabled()), 10_000);
   assert.doesNotMatch(await hint.innerText(), /thinner/);
+  // In a batch, the other layers still run; the hint says which one will not, and why.
+  await page.evaluate(() => (globalThis as any).host.select('Photo', 'Banner'));
+  await ui.locator('#set-size').selectOption('512');
+  await until('the hint names the layer', async () => /^Banner will not run: The image is 1000 x 30 px/.test(await hint.innerText()), 10_000);
+  assert.equal(await ui.locator('#stylize').innerText(), 'Stylize 2 layers');
+  assert.equal(await ui.locator('#stylize').isDisabled(), false, 'the photo can still be stylized');
   await ui.locator('#set-size').selectOption('128');
   await page.evaluate(() => (globalThis as any).host.select('Photo'));
 });

@@ -57,8 +57,11 @@ export class App {
   /** Connected at the last state change (capabilities can arrive again on the same connection). */
   private paired = false;
   /** The companion's time estimate for the current layers and settings (key = what it was asked). */
-  /** The companion's estimate for the current layers and settings, or why it refuses them (a job would fail the same way). */
-  private estimate: { key: string; ms?: number; problem?: string } | null = null;
+  /**
+   * The companion's estimate for the current layers and settings. `problem`: it refuses every layer
+   * (their jobs would fail the same way); `partly`: it refuses some (those jobs will fail, the rest run).
+   */
+  private estimate: { key: string; ms?: number; problem?: string; partly?: string } | null = null;
 
   constructor(editor: Editor, doc: Document, options: AppOptions = {}) {
     this.editor = editor;
@@ -548,7 +551,8 @@ export class App {
     else {
       const size = effectiveOutputSize(this.settings, this.client.capabilities);
       const ms = this.estimatedMs();
-      hint.textContent = `${ms !== undefined ? `about ${formatDuration(ms)} · ` : ''}${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? this.traits.replaceHint : 'adds a new layer'}`;
+      const partly = this.estimate?.partly;
+      hint.textContent = `${partly ? `${partly} · ` : ''}${ms !== undefined ? `about ${formatDuration(ms)} · ` : ''}${this.settings.iterations} iterations at ${size} px · ${this.settings.outputMode === 'replace' ? this.traits.replaceHint : 'adds a new layer'}`;
     }
   }
 
@@ -563,20 +567,18 @@ export class App {
     const settings = wireSettings(this.settings, caps);
     const key = JSON.stringify([layers.map((l) => [l.width, l.height]), settings]);
     if (this.estimate?.key === key) return this.estimate.ms;
-    const asked: { key: string; ms?: number; problem?: string } = { key };
+    const asked: { key: string; ms?: number; problem?: string; partly?: string } = { key };
     this.estimate = asked;
-    Promise.all(layers.map((l) => this.client.estimate(Math.max(1, Math.round(l.width)), Math.max(1, Math.round(l.height)), settings)))
+    void Promise.allSettled(layers.map((l) => this.client.estimate(Math.max(1, Math.round(l.width)), Math.max(1, Math.round(l.height)), settings)))
       .then((answers) => {
-        asked.ms = answers.reduce((sum, a) => sum + a.ms, 0);
-        if (this.estimate === asked) this.renderAction();
-      })
-      .catch((err: unknown) => {
-        // The settings do not suit a layer (e.g. too thin at this output size): say so before Stylize.
-        if (err instanceof CompanionError && err.code === 'bad_setting') {
-          asked.problem = err.message;
-          if (this.estimate === asked) this.renderAction();
-        }
-        // Otherwise an older companion, or not connected: no estimate shown.
+        // The settings may not suit a layer (e.g. too thin at this output size): say so before Stylize.
+        const refused = answers.flatMap((a, i) => (a.status === 'rejected' && a.reason instanceof CompanionError && a.reason.code === 'bad_setting' ? [{ name: layers[i].name, why: a.reason.message }] : []));
+        const ms = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value.ms] : []));
+        if (refused.length === layers.length) asked.problem = refused[0].why;
+        else if (refused.length) asked.partly = `${refused.map((r) => r.name).join(', ')} will not run: ${refused[0].why}`;
+        // Anything else (an older companion, not connected): no estimate shown.
+        if (ms.length + refused.length === layers.length && ms.length) asked.ms = ms.reduce((a, b) => a + b, 0);
+        if (this.estimate === asked && (asked.ms !== undefined || asked.problem || asked.partly)) this.renderAction();
       });
     return undefined;
   }
