@@ -10,7 +10,7 @@ import { StylizeError, errorSummary } from '../../common/errors.ts';
 import { resolveSettings } from '../engine/settings.ts';
 import type { ProgressEvent, StylizeSettings } from '../engine/types.ts';
 import { encodePng, probeImage } from '../engine/image.ts';
-import { writeFileAtomic } from './atomic-write.ts';
+import { writeFileAtomic } from '../server/atomic-write.ts';
 import { lossCsv, lossSvg } from './loss-plot.ts';
 import { CliError, formatDuration } from './cli-error.ts';
 import { FLAG_OF, PARSE_OPTIONS, RUN_USAGE, num, settingsFromArgs } from './run-options.ts';

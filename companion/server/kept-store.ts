@@ -6,10 +6,10 @@
  * their .json are what an interrupted save left and are removed, and anything unreadable is
  * reported and left in place for the user.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { CLIENT_ID_PATTERN, type DoneMessage } from '../../protocol/messages.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 import type { KeptResult } from './kept-results.ts';
 
 /** Job ids the scheduler makes: a counter and 6 hex digits. Anything else is not a file of ours. */
@@ -61,8 +61,8 @@ export class KeptStore {
     return this.queue(async () => {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       const meta: KeptMeta = { clientId: r.clientId, jobId: r.jobId, ref: r.ref, ...(r.note !== undefined && { note: r.note }), finishedAt: r.finishedAt, done: r.done };
-      await this.writeAtomic(`${r.jobId}.png`, r.png);
-      await this.writeAtomic(`${r.jobId}.json`, JSON.stringify(meta));
+      await writeFileAtomic(path.join(this.dir, `${r.jobId}.png`), r.png, { mode: 0o600 });
+      await writeFileAtomic(path.join(this.dir, `${r.jobId}.json`), JSON.stringify(meta), { mode: 0o600 });
     }, `save kept result ${r.jobId}`);
   }
 
@@ -84,17 +84,6 @@ export class KeptStore {
       this.warn(`Could not ${what} in ${this.dir}: ${(err as Error).message}. It stays in memory until the companion stops.`);
     });
     return this.chain;
-  }
-
-  private async writeAtomic(name: string, data: Uint8Array | string): Promise<void> {
-    const tmp = path.join(this.dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await writeFile(tmp, data, { flag: 'wx', mode: 0o600 });
-      await rename(tmp, path.join(this.dir, name));
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
   }
 
   private async read(jobId: string): Promise<KeptResult> {

@@ -2,12 +2,12 @@
  * The style library: the built-in styles (listed first, read-only), then a folder of images on the
  * companion's machine. Each of those images' name is its file name without extension. Listing is cached by (size, mtime) so thumbnails are made once.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { STYLE_NAME_PATTERN, type StyleInfo } from '../../protocol/messages.ts';
 import { loadBuiltinStyles } from './builtin-styles.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 import { checkInputImage, thumbnailPng } from './images.ts';
 
 const EXTENSIONS: Record<string, string> = {
@@ -182,16 +182,13 @@ export class StyleLibrary {
     if (!ext) throw new ProtocolError('bad_image', `Images in ${format} format cannot be saved to the library.`);
     const fileName = name + ext;
     const file = path.join(this.dir, fileName);
-    // A random temp name: two writers never share one, so one's clean-up cannot delete the other's file.
-    const tmp = path.join(this.dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       // Read from disk, not from the listing: files the listing hides (other case, other format) count.
       const existing = await this.filesNamed(name);
       if (existing.length > 0 && !overwrite) {
         throw new ProtocolError('style_exists', `The library already has a style named ${JSON.stringify(existing[0].slice(0, -path.extname(existing[0]).length))}; choose another name or send overwrite: true.`);
       }
-      await writeFile(tmp, bytes, { flag: 'wx', mode: 0o600 });
-      await rename(tmp, file);
+      await writeFileAtomic(file, bytes, { mode: 0o600 });
       // The new file replaces every other spelling of the name, so no duplicate stays hidden.
       // On a case-insensitive disk another spelling may be the new file itself: compare inodes.
       const written = await stat(file);
@@ -201,7 +198,6 @@ export class StyleLibrary {
         if (other && !(other.ino === written.ino && other.dev === written.dev)) await unlink(path.join(this.dir, old)).catch(() => undefined);
       }
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
       if (err instanceof ProtocolError) throw err;
       throw new ProtocolError('style_library_unavailable', `Could not save the style to ${this.dir}: ${(err as Error).message}.`);
     }
