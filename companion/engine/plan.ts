@@ -5,6 +5,7 @@
 import { StylizeError } from '../../common/errors.ts';
 import { fitLongSide } from './image.ts';
 import { forwardBytes, trainingBytes } from './memory.ts';
+import { SETTING_TABLE } from './setting-table.ts';
 import { tileGrid } from './tiling.ts';
 
 export interface TilePlan {
@@ -154,17 +155,22 @@ export function planScales(size: number, iterations: number, scalesIn: 'auto' | 
  * four poolings leave nothing across at conv5_1 and the style has no texture to work with.
  */
 export const MIN_SHORT_SIDE = 16;
-/** The largest `size` setting (settings table); the message for a too-thin output stays within it. */
-const MAX_SIZE_SETTING = 4096;
+
+/** Whether a `width` x `height` image at long side `size` is at least MIN_SHORT_SIDE thick. */
+function thickEnough(width: number, height: number, size: number): boolean {
+  const d = fitLongSide(width, height, size);
+  return Math.min(d.width, d.height) >= MIN_SHORT_SIDE;
+}
 
 /** Refuses an output thinner than MIN_SHORT_SIDE, saying which size would do. */
 function checkShortSide(width: number, height: number, size: number): void {
+  if (thickEnough(width, height, size)) return;
   const out = fitLongSide(width, height, size);
-  if (Math.min(out.width, out.height) >= MIN_SHORT_SIDE) return;
   const need = Math.ceil((MIN_SHORT_SIDE * Math.max(width, height)) / Math.min(width, height));
-  const fix = need <= MAX_SIZE_SETTING
+  const maxSize = SETTING_TABLE.size.bounds.max;
+  const fix = need <= maxSize
     ? `Set the output size to at least ${need} px, or stylize a less elongated crop.`
-    : `No output size up to ${MAX_SIZE_SETTING} px makes it that thick: stylize it in shorter pieces.`;
+    : `No output size up to ${maxSize} px makes it that thick: stylize it in shorter pieces.`;
   throw new StylizeError('bad_setting', `The image is ${width} x ${height} px, so at size ${size} the result would be ${out.width} x ${out.height} px: thinner than the ${MIN_SHORT_SIDE} px the style needs. ${fix}`);
 }
 
@@ -175,9 +181,8 @@ export function planJob(input: PlanInput): JobPlan {
   if (input.scales === 'auto' && scales.length > 1) {
     // A very elongated image: coarse scales too thin to carry texture are skipped; if only the
     // output size is left, it gets the one-scale count.
-    const thick = scales.map((s) => { const d = fitLongSide(width, height, s); return Math.min(d.width, d.height) >= MIN_SHORT_SIDE; });
-    if (thick.some((t) => !t)) {
-      const kept = scales.map((_, k) => k).filter((k) => thick[k]);
+    const kept = scales.map((_, k) => k).filter((k) => thickEnough(width, height, scales[k]));
+    if (kept.length < scales.length) {
       counts = kept.length === 1 ? [iterations] : kept.map((k) => counts[k]);
       scales = kept.map((k) => scales[k]);
     }
