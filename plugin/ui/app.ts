@@ -30,6 +30,18 @@ export interface AppOptions {
   clientId?: string;
 }
 
+/**
+ * What the companion said of the current layers and settings (key = what it was asked): the time,
+ * or `problem` when it refuses every layer (their jobs would fail the same way), or `partly` when it
+ * refuses some (those jobs will fail, the rest run).
+ */
+interface EstimateState {
+  key: string;
+  ms?: number;
+  problem?: string;
+  partly?: string;
+}
+
 export class App {
   private readonly editor: Editor;
   /** The editor's words and choices (Figma's unless the editor says otherwise). */
@@ -56,12 +68,8 @@ export class App {
   private lastJobs: JobView[] = [];
   /** Connected at the last state change (capabilities can arrive again on the same connection). */
   private paired = false;
-  /** The companion's time estimate for the current layers and settings (key = what it was asked). */
-  /**
-   * The companion's estimate for the current layers and settings. `problem`: it refuses every layer
-   * (their jobs would fail the same way); `partly`: it refuses some (those jobs will fail, the rest run).
-   */
-  private estimate: { key: string; ms?: number; problem?: string; partly?: string } | null = null;
+  /** The companion's estimate for the current layers and settings. */
+  private estimate: EstimateState | null = null;
 
   constructor(editor: Editor, doc: Document, options: AppOptions = {}) {
     this.editor = editor;
@@ -567,7 +575,7 @@ export class App {
     const settings = wireSettings(this.settings, caps);
     const key = JSON.stringify([layers.map((l) => [l.width, l.height]), settings]);
     if (this.estimate?.key === key) return this.estimate.ms;
-    const asked: { key: string; ms?: number; problem?: string; partly?: string } = { key };
+    const asked: EstimateState = { key };
     this.estimate = asked;
     void Promise.allSettled(layers.map((l) => this.client.estimate(Math.max(1, Math.round(l.width)), Math.max(1, Math.round(l.height)), settings)))
       .then((answers) => {
