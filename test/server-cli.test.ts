@@ -106,3 +106,16 @@ test('doctor: busy port, loose token file, corrupt weights and a broken style ea
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('doctor: a kept-results folder the companion cannot use is a warning with a fix (the companion still starts, keeping results in memory)', async () => {
+  const home = tempHome();
+  try {
+    const cfg = path.join(home, '.config', 'stylize');
+    mkdirSync(cfg, { recursive: true });
+    writeFileSync(path.join(cfg, 'kept'), 'a file where the folder should be');
+    const r = await run('doctor-command.ts', ['--quick', '--port', '0', '--weights', weightsDir()], home);
+    assert.match(r.out, /WARN\s+kept-results folder .*kept is not a folder: results of a closed panel stay in memory only and a restart loses them\n\s+fix: move that file away or use --kept-dir DIR/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});

@@ -184,19 +184,30 @@ async function checkBackend(opts: DaemonOptions, weightsDir: string, report: (f:
   }
 }
 
-async function checkStyleLibrary(opts: DaemonOptions, report: (f: Finding) => void): Promise<void> {
-  const dir = opts.styleLibrary;
+/** A folder the companion writes into, as it stands: absent (made at start), not a folder, read-only, or usable. */
+async function folderState(dir: string): Promise<'absent' | 'not-a-folder' | 'read-only' | 'ok'> {
   let st;
   try {
     st = await stat(dir);
   } catch {
-    return report({ level: 'info', what: `no style library yet (${tildify(dir)}); \`stylize serve\` creates it` });
+    return 'absent';
   }
-  if (!st.isDirectory()) return report({ level: 'fail', what: `style library ${tildify(dir)} is not a folder`, fix: 'move that file away or use --style-library DIR' });
+  if (!st.isDirectory()) return 'not-a-folder';
   try {
     await access(dir, constants.R_OK | constants.W_OK);
   } catch {
-    return report({ level: 'warn', what: `style library ${tildify(dir)} is not writable: the plugin cannot save styles there`, fix: `chmod u+rw ${dir}` });
+    return 'read-only';
+  }
+  return 'ok';
+}
+
+async function checkStyleLibrary(opts: DaemonOptions, report: (f: Finding) => void): Promise<void> {
+  const dir = opts.styleLibrary;
+  switch (await folderState(dir)) {
+    case 'absent': return report({ level: 'info', what: `no style library yet (${tildify(dir)}); \`stylize serve\` creates it` });
+    case 'not-a-folder': return report({ level: 'fail', what: `style library ${tildify(dir)} is not a folder`, fix: 'move that file away or use --style-library DIR' });
+    case 'read-only': return report({ level: 'warn', what: `style library ${tildify(dir)} is not writable: the plugin cannot save styles there`, fix: `chmod u+rw ${dir}` });
+    case 'ok': break;
   }
   const images = (await readdir(dir)).filter((f) => /\.(png|jpe?g|webp|gif|tiff?|avif)$/i.test(f) && !f.startsWith('.'));
   report({ level: 'ok', what: `style library ${tildify(dir)}: ${images.length} image(s)` });
@@ -215,17 +226,11 @@ async function checkStyleLibrary(opts: DaemonOptions, report: (f: Finding) => vo
 /** The kept-results folder must be writable, or a closed Photopea panel's results stay in memory only. */
 async function checkKeptDir(opts: DaemonOptions, report: (f: Finding) => void): Promise<void> {
   const dir = opts.keptDir;
-  let st;
-  try {
-    st = await stat(dir);
-  } catch {
-    return; // created at the first start; nothing to say
-  }
-  if (!st.isDirectory()) return report({ level: 'fail', what: `kept-results folder ${tildify(dir)} is not a folder: the companion cannot start`, fix: 'move that file away or use --kept-dir DIR' });
-  try {
-    await access(dir, constants.R_OK | constants.W_OK);
-  } catch {
-    return report({ level: 'warn', what: `kept-results folder ${tildify(dir)} is not writable: results of a closed panel stay in memory only and a restart loses them`, fix: `chmod u+rwx ${dir}` });
+  switch (await folderState(dir)) {
+    case 'absent': return; // created at the first start; nothing to say
+    case 'not-a-folder': return report({ level: 'warn', what: `kept-results folder ${tildify(dir)} is not a folder: results of a closed panel stay in memory only and a restart loses them`, fix: 'move that file away or use --kept-dir DIR' });
+    case 'read-only': return report({ level: 'warn', what: `kept-results folder ${tildify(dir)} is not writable: results of a closed panel stay in memory only and a restart loses them`, fix: `chmod u+rwx ${dir}` });
+    case 'ok': break;
   }
   const waiting = (await readdir(dir)).filter((f) => f.endsWith('.json')).length;
   report({ level: 'ok', what: `kept results ${tildify(dir)}: ${waiting} waiting for their plugin panel` });
