@@ -15,6 +15,7 @@ import { PROTOCOL_VERSION, type KeptJob, type ServerTextMessage } from '../proto
 import { KeptResults } from '../companion/server/kept-results.ts';
 import { KeptStore } from '../companion/server/kept-store.ts';
 import { startDaemon, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
+import { until } from './helpers/browser.ts';
 
 let d: DaemonHandle;
 let content: Uint8Array;
@@ -154,6 +155,10 @@ test('a kept result survives a companion restart, and a kept job still running a
     await b.next((m) => m.type === 'progress' && m.jobId === jb.jobId, 120_000);
     b.close();
     await b.closed;
+    // The companion must have seen B leave: a job whose client is still connected at shutdown is
+    // cancelled and its client told (server-e2e), and a CI run once sent SIGTERM in between.
+    const seen = first;
+    await until('the companion saw B disconnect', async () => (seen.output().match(/disconnected \(\d+\), kept job\(s\) go on/g) ?? []).length >= 2, 10_000);
     const stopped = await first.stop('SIGTERM');
     assert.equal(stopped.code, 0, first.output());
     assert.match(first.output(), new RegExp(`job ${jb.jobId} stopped and kept|job ${jb.jobId} done after its client left`));
