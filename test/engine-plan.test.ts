@@ -44,6 +44,10 @@ test('very elongated images: a result thinner than 16 px is refused with the siz
   assert.deepEqual(plan(2000, 60, 534).stages.map((st) => [st.width, st.height, st.iterations]), [[534, 16, 35]], 'the size the message names works; the 128 and 267 px scales (4 and 8 px thick) are skipped and the one scale runs all its iterations');
   assert.deepEqual(plan(2000, 200, 1024).stages.map((st) => [st.width, st.height, st.iterations]), [[512, 51, 35], [1024, 102, 25]], 'only the 128 x 13 head is skipped');
   assert.deepEqual(plan(60, 2000, 534).stages.map((st) => [st.width, st.height]), [[16, 534]], 'portrait the same');
+  // Scales the caller listed are not dropped behind their back: one too thin is refused, naming the bound.
+  const listed = (scales: number[]) => planJob({ width: 2000, height: 60, size: 1024, iterations: 35, scales, styleScale: 1, budgetBytes: 64 * GiB });
+  assert.throws(() => listed([256, 1024]), (e: unknown) => e instanceof StylizeError && e.code === 'bad_setting' && /^The image is 2000 x 60 px, so scale 256 would work on 256 x 8 px: thinner than the 16 px the style needs\. List only scales of at least 534 px, or set scales to 'auto'\.$/.test(e.message));
+  assert.deepEqual(listed([534, 1024]).stages.map((st) => [st.width, st.height]), [[534, 16], [1024, 31]], 'the bound it names works');
 });
 
 test('the seed recipe is one setting away: recipe seed', () => {

@@ -186,6 +186,14 @@ export function planJob(input: PlanInput): JobPlan {
       counts = kept.length === 1 ? [iterations] : kept.map((k) => counts[k]);
       scales = kept.map((k) => scales[k]);
     }
+  } else if (Array.isArray(input.scales)) {
+    // Scales the caller listed run as listed, so one too thin is refused rather than dropped.
+    const thin = scales.filter((s) => !thickEnough(width, height, s));
+    if (thin.length) {
+      const need = Math.ceil((MIN_SHORT_SIDE * Math.max(width, height)) / Math.min(width, height));
+      const out = fitLongSide(width, height, thin[0]);
+      throw new StylizeError('bad_setting', `The image is ${width} x ${height} px, so scale ${thin[0]} would work on ${out.width} x ${out.height} px: thinner than the ${MIN_SHORT_SIDE} px the style needs. List only scales of at least ${need} px, or set scales to 'auto'.`);
+    }
   }
   const stages: Stage[] = scales.map((s, k) => {
     const dims = fitLongSide(width, height, s);
