@@ -199,6 +199,17 @@ test('settings out of range: precise bad_setting errors', async () => {
     }
     c.submit('w0', content, [{ source: 'upload', image: style, weight: 0 }], { size: 32 });
     assert.match((await c.error('w0')).message, /style weights are 0/);
+    // The plan's refusals come at submit, before the job is queued (and with no estimate asked).
+    const banner = new Uint8Array(await sharp({ create: { width: 96, height: 8, channels: 3, background: '#468' } }).png().toBuffer());
+    c.submit('thin', banner, [{ source: 'upload', image: style }], { size: 96 });
+    const thin = await c.error('thin');
+    assert.equal(thin.code, 'bad_setting');
+    assert.match(thin.message, /^The image is 96 x 8 px, so at size 96 the result would be 96 x 8 px: thinner than the 16 px the style needs\. Set the output size to at least 192 px/);
+    c.submit('scales', content, [{ source: 'upload', image: style }], { size: 96, scales: [16, 96] });
+    const scales = await c.error('scales');
+    assert.equal(scales.code, 'bad_setting');
+    assert.match(scales.message, /scale 16 would work on 16 x \d+ px: thinner than the 16 px/);
+    assert.ok(!c.jsonMessages().some((m) => m.type === 'accepted'), `nothing was queued; got ${c.summary()}`);
   } finally {
     c.close();
   }

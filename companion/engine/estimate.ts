@@ -101,11 +101,17 @@ export interface Estimate {
   plan: JobPlan;
 }
 
-/** Estimated wall time of a job on a content image of width x height with these settings. */
-export function estimateJob(model: CostModel, width: number, height: number, partial: Partial<StylizeSettings>, budgetBytes: number): Estimate {
+/** The plan a job on a width x height content would run with these settings; throws the plan's refusals. */
+export function planFor(width: number, height: number, partial: Partial<StylizeSettings>, budgetBytes: number): { plan: JobPlan; settings: StylizeSettings } {
   const s = resolveSettings(partial);
   const plan = planJob({ width, height, size: s.size, iterations: s.iterations, scales: s.scales, scaleIterations: s.scaleIterations, styleScale: s.styleScale, budgetBytes });
-  return { ms: planMs(model, plan, s.optimizer) * model.correction, plan };
+  return { plan, settings: s };
+}
+
+/** Estimated wall time of a job on a content image of width x height with these settings. */
+export function estimateJob(model: CostModel, width: number, height: number, partial: Partial<StylizeSettings>, budgetBytes: number): Estimate {
+  const { plan, settings } = planFor(width, height, partial, budgetBytes);
+  return { ms: planMs(model, plan, settings.optimizer) * model.correction, plan };
 }
 
 /** Folds a finished job's time into the model: the correction factor and L-BFGS's evaluations per iteration. */

@@ -47,8 +47,10 @@ async function readHeader(bytes: Uint8Array, label: string, limit: ImageLimit): 
   if (!(ACCEPTED_FORMATS as readonly string[]).includes(format)) {
     throw new StylizeError('bad_image', `The ${label} is in ${format} format, which Stylize does not take. Use ${FORMATS_IN_WORDS}.`);
   }
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
+  // EXIF orientations 5-8 turn the picture a quarter: its width and height as shown are swapped.
+  const turned = (meta.orientation ?? 1) >= 5;
+  const width = (turned ? meta.height : meta.width) ?? 0;
+  const height = (turned ? meta.width : meta.height) ?? 0;
   if (width < 1 || height < 1) throw new StylizeError('bad_image', `The ${label} has no pixels (${width} x ${height}).`);
   if (width * height > maxPixels) {
     throw new StylizeError(

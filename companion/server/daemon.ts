@@ -17,7 +17,7 @@ import { decodeClientFrame, encodeFrame } from '../../protocol/frames.ts';
 import { DEFAULT_SETTINGS, SETTING_BOUNDS } from '../engine/settings.ts';
 import { StylizeError } from '../../common/errors.ts';
 import type { StylizeSettings } from '../engine/types.ts';
-import { estimateJob } from '../engine/estimate.ts';
+import { estimateJob, planFor } from '../engine/estimate.ts';
 import { memoryBudgetBytes } from '../engine/memory.ts';
 import { EngineThread } from './engine-thread.ts';
 import type { EngineFailure } from './job-engine.ts';
@@ -583,7 +583,10 @@ export class Daemon {
       styles.push({ image, label: st.source === 'library' ? `library style "${st.name}"` : label, ...(st.weight !== undefined && { weight: st.weight }) });
     }
     if (styles.every((st) => st.weight === 0)) throw new ProtocolError('bad_setting', 'All style weights are 0; give at least one style a positive weight.');
-    await checkInputImage(images[0], this.opts.maxPixels, 'content image');
+    const contentInfo = await checkInputImage(images[0], this.opts.maxPixels, 'content image');
+    // The plan's refusals (a result too thin, a scale list that breaks its rules) come now, not
+    // after the job has waited its turn in the queue, and without the estimate a plugin may not ask.
+    planFor(contentInfo.width, contentInfo.height, settings, memoryBudgetBytes(this.engine.backend.name));
     for (const st of styles) await checkInputImage(st.image, this.opts.maxPixels, st.label);
     if (s.closed) return;
     const bytes = images[0].length + styles.reduce((n, st) => n + st.image.length, 0);
