@@ -14,7 +14,7 @@ import { EditorError } from '../plugin/editor/editor.ts';
 import { DEFAULT_SETTINGS } from '../plugin/editor/settings.ts';
 import { parseLayerId } from '../plugin/photopea/editor.ts';
 import { PageSettingsStore, SETTINGS_KEY, STORAGE_BLOCKED } from '../plugin/photopea/settings-store.ts';
-import { PRELUDE, exportScript, jsLiteral, placeScript, selectionScript } from '../plugin/photopea/scripts.ts';
+import { PRELUDE, exportScript, jsLiteral, openScript, placedScript, selectionScript } from '../plugin/photopea/scripts.ts';
 import { READ_DEATH, READ_GUARD, es5Problems, instrumentReads, photopeaRefusals } from './helpers/photopea-es5.ts';
 import * as old from './fixtures/photopea-scripts-old.ts';
 
@@ -26,8 +26,10 @@ function allScripts(name: string): string[] {
   return [
     selectionScript(),
     exportScript(12),
-    placeScript({ sourceId: 12, x: 16, y: 12, opaque: [0, 0, 64, 48], dataUrl: PNG, newName: `${name} · Starry Night`, hide: false }),
-    placeScript({ sourceId: null, x: 0, y: 0, opaque: [2, 3, 5, 7], dataUrl: PNG, newName: name, hide: true }),
+    openScript({ sourceId: 12, dataUrl: PNG }),
+    openScript({ sourceId: null, dataUrl: PNG }),
+    placedScript({ before: ['2', '12', name], sourceId: 12, x: 16, y: 12, opaque: [0, 0, 64, 48], newName: `${name} · Starry Night`, hide: false }),
+    placedScript({ before: [], sourceId: null, x: 0, y: 0, opaque: [2, 3, 5, 7], newName: name, hide: true }),
   ];
 }
 
@@ -47,7 +49,7 @@ test('every script the plugin sends is ES5 and free of what Photopea runs wrongl
   const runs: Promise<unknown>[] = [];
   for (const name of NAMES) for (const body of allScripts(name)) runs.push(bridge.run(body).catch(() => {}));
   await Promise.all(runs); // each times out (nothing answers), which posts the next
-  assert.equal(posted.length, NAMES.length * 4);
+  assert.equal(posted.length, NAMES.length * allScripts("").length);
   for (const script of posted) {
     assert.deepEqual(es5Problems(script), [], script.slice(0, 400));
     assert.deepEqual(photopeaRefusals(script), [], script.slice(0, 400));
@@ -115,7 +117,7 @@ test('values enter scripts as literals that read back exactly; the scripts quote
     assert.equal(JSON.parse(quoted), name);
   }
   assert.equal(jsLiteral([3, 0]), '[3,0]');
-  assert.throws(() => placeScript({ sourceId: 1, x: 0, y: 0, opaque: [0, 0, 1, 1], dataUrl: 'https://example.com/x.png', newName: 'x', hide: false }), /PNG data: URL/);
+  assert.throws(() => openScript({ sourceId: 1, dataUrl: 'https://example.com/x.png' }), /PNG data: URL/);
 });
 
 test('layer ids are Photopea\'s numeric layer ids; anything else is refused', () => {

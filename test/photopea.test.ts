@@ -277,11 +277,14 @@ test('Stylize: the layer is exported, stylized by the companion and placed back 
   const diff = await meanAbsDiff(await pp<number[]>('layerPng', result.name), await pp<number[]>('layerPng', 'Photo'));
   assert.ok(diff > 5, `the result is stylized, not a copy (mean difference ${diff.toFixed(1)})`);
 
-  const log = await pp<{ scripts: string[]; errors: string[]; refused: string[]; silentEnds: string[]; overlaps: number; buffersIn: number; extraDone: number }>('log');
+  const log = await pp<{ scripts: string[]; errors: string[]; refused: string[]; silentEnds: string[]; overlaps: number; buffersIn: number; extraDone: number; landed: number }>('log');
   assert.deepEqual(log.errors, []);
   assert.deepEqual(log.refused, [], 'no script Photopea would run wrongly');
   assert.deepEqual(log.silentEnds, [], 'no script read a property of undefined');
   assert.ok(log.extraDone >= 1, 'Photopea\'s extra "done" for the opened picture came and was ignored');
+  // app.open only starts loading: the picture landed after the opening script, and the plugin looked again until it had.
+  assert.equal(log.landed, 1, 'one picture opened');
+  assert.ok(log.scripts.filter((s) => s.includes('{\\"pending\\":true}')).length >= 2, 'the plugin waited for the picture to land');
   assert.equal(log.overlaps, 0, 'one script at a time');
   assert.equal(log.buffersIn, 0, 'no raw file posted (Photopea would open it as a new document)');
   assert.ok(log.scripts.some((s) => s.includes('saveToOE("png")')) && log.scripts.some((s) => /app\.open\("data:image\/png;base64,/.test(s)));

@@ -13,7 +13,7 @@ import { pngSize } from '../editor/png.ts';
 import type { PluginSettings } from '../editor/settings.ts';
 import type { PhotopeaBridge } from './bridge.ts';
 import { clipToCanvas, cropLayer, opaqueBox, pngDataUrl, resizePng } from './image.ts';
-import { exportScript, placeScript, selectionScript } from './scripts.ts';
+import { exportScript, openScript, placedScript, selectionScript } from './scripts.ts';
 import type { PageSettingsStore } from './settings-store.ts';
 
 export const PHOTOPEA_TRAITS: Partial<EditorTraits> = {
@@ -72,7 +72,12 @@ export interface PhotopeaEditorOptions {
   pollMs?: number;
   /** How long one read of the active layer may take (ms): it is small, so seconds, not the export's limit. */
   pollTimeoutMs?: number;
+  /** How long a result's picture may take to land after app.open (ms); default 30 s. */
+  landingTimeoutMs?: number;
 }
+
+/** How often the plugin looks whether an opened picture has landed (ms). */
+const LANDING_POLL_MS = 200;
 
 export class PhotopeaEditor implements Editor {
   readonly kind = 'photopea';
@@ -82,6 +87,7 @@ export class PhotopeaEditor implements Editor {
   private readonly framed: boolean;
   private readonly pollMs: number;
   private readonly pollTimeoutMs: number;
+  private readonly landingTimeoutMs: number;
   /** Layer sizes seen without a selection: while one is active, Photopea reports its bounds instead. */
   private readonly sizes = new Map<string, Bounds>();
   private readonly listeners = new Set<(selection: SelectionSnapshot) => void>();
@@ -99,6 +105,7 @@ export class PhotopeaEditor implements Editor {
     this.framed = options.framed ?? true;
     this.pollMs = options.pollMs ?? 1000;
     this.pollTimeoutMs = options.pollTimeoutMs ?? 5000;
+    this.landingTimeoutMs = options.landingTimeoutMs ?? 30_000;
   }
 
   private requireFrame(): void {
@@ -227,9 +234,20 @@ export class PhotopeaEditor implements Editor {
     }
     if (!opaque) throw new EditorError('place_failed', 'The result is fully transparent, so there is nothing to add. Try other settings or another style.');
     const newName = resultLayerName(request.sourceName, request.styleName);
-    const placed = parseReply<{ id: string | null; found: boolean; bounds: number[] | null; hidden: boolean }>((await this.bridge.run(placeScript({
-      sourceId, x: target.x, y: target.y, opaque, dataUrl: pngDataUrl(png), newName, hide: request.mode === 'replace',
-    }), { what: 'adding the result' })).value, 'adding the result');
+    const opened = parseReply<{ found: boolean; before: string[] }>((await this.bridge.run(
+      openScript({ sourceId, dataUrl: pngDataUrl(png) }), { what: 'adding the result' })).value, 'adding the result');
+    // The picture lands when Photopea has loaded it, which may be after the script above ended.
+    const finish = placedScript({ before: opened.before, sourceId, x: target.x, y: target.y, opaque, newName, hide: request.mode === 'replace' });
+    const waitUntil = Date.now() + this.landingTimeoutMs;
+    let placed: { pending?: boolean; id: string | null; found: boolean; bounds: number[] | null; hidden: boolean };
+    for (;;) {
+      placed = parseReply<typeof placed>((await this.bridge.run(finish, { what: 'placing the result' })).value, 'placing the result');
+      if (!placed.pending) break;
+      if (Date.now() >= waitUntil) {
+        throw new EditorError('place_failed', `Photopea did not add the result picture within ${Math.round(this.landingTimeoutMs / 1000)} s. If a new unnamed layer shows up later, that is the result; otherwise click Try again.`);
+      }
+      await new Promise((r) => setTimeout(r, LANDING_POLL_MS));
+    }
     const outcome: PlaceOutcome = { nodeId: placed.id ?? '', mode: placed.hidden ? 'replace' : 'new-layer' };
     if (!placed.found) {
       outcome.note = `“${request.sourceName}” was deleted while it was being stylized; the result was added where it was.`;

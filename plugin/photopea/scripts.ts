@@ -197,30 +197,22 @@ return "{\"id\":" + __q(__idOf(L)) + ",\"name\":" + __q(L.name) + ",\"bounds\":[
 `;
 }
 
-export interface PlaceParams {
-  /** The source layer's id; null when unknown. The picture goes above it; "replace" hides it. */
+export interface OpenParams {
+  /** The source layer's id; null when unknown. The picture goes above it. */
   sourceId: number | null;
-  /** Where the PNG's top-left corner goes, in document pixels. */
-  x: number;
-  y: number;
-  /** The PNG's opaque pixels [left, top, right, bottom] in its own pixels: what Photopea's bounds will report. */
-  opaque: readonly [number, number, number, number];
   dataUrl: string;
-  newName: string;
-  hide: boolean;
 }
 
 /**
- * Adds a result: makes the source layer active, opens the PNG (a data: URL) into the document with
- * app.open(url, null, true), which places it synchronously above the active layer, centred and
- * shrunk to fit the canvas, as the new active layer; then scales it back to its size if Photopea
- * shrank it, moves its opaque pixels onto their place, names it, and for "replace" hides the source
- * (kept, never deleted). The selection is put aside meanwhile. Photopea records each step as its
- * own undo step (it has no suspendHistory).
+ * Starts adding a result: makes the source layer active and opens the PNG (a data: URL) into the
+ * document with app.open(url, null, true). Photopea only starts loading it there: the picture lands
+ * above the active layer, centred and shrunk to fit the canvas, as the new active layer, but
+ * possibly after this script and its "done" (photopea/photopea#1611, #6137, #8799). So this returns
+ * the ids of the layers there before, and placedScript finds the new one once it has landed. The
+ * selection is put aside meanwhile.
  */
-export function placeScript(p: PlaceParams): string {
-  if (!p.dataUrl.startsWith('data:image/png;base64,')) throw new Error('placeScript takes a PNG data: URL.');
-  const [ox0, oy0, ox1, oy1] = p.opaque;
+export function openScript(p: OpenParams): string {
+  if (!p.dataUrl.startsWith('data:image/png;base64,')) throw new Error('openScript takes a PNG data: URL.');
   return PRELUDE + String.raw`
 var doc = __doc();
 if (!doc) return __err("place_failed", "No document is open in Photopea, so the result has nowhere to go. Open the document again and run Stylize again.");
@@ -228,15 +220,54 @@ var SRC = ` + jsLiteral(p.sourceId) + String.raw`;
 var chain = SRC === null ? null : __byId(doc, SRC);
 var src = chain ? chain[chain.length - 1] : null;
 if (src) doc.activeLayer = src;
-var before = {};
-__walk(doc, [], function (l) { before["i" + l.id] = true; return false; });
+var before = [];
+__walk(doc, [], function (l) { var id = __idOf(l); if (id !== null) before.push(__q(id)); return false; });
 var saved = __selSave(doc);
 app.open(` + jsLiteral(p.dataUrl) + String.raw`, null, true);
-var A = doc.activeLayer;
-if (!A || before["i" + A.id]) {
-  __selRestore(doc, saved);
-  return __err("place_failed", "Photopea did not add the result picture to the document. Check the Layers panel; run Stylize again if it is missing.");
+__selRestore(doc, saved);
+return "{\"found\":" + (src ? "true" : "false") + ",\"before\":[" + before.join(",") + "]}";
+`;
 }
+
+export interface PlacedParams {
+  /** Ids of the layers there before the picture was opened (openScript's answer). */
+  before: readonly string[];
+  /** The source layer's id; null when unknown. "replace" hides it. */
+  sourceId: number | null;
+  /** Where the PNG's top-left corner goes, in document pixels. */
+  x: number;
+  y: number;
+  /** The PNG's opaque pixels [left, top, right, bottom] in its own pixels: what Photopea's bounds will report. */
+  opaque: readonly [number, number, number, number];
+  newName: string;
+  hide: boolean;
+}
+
+/**
+ * Finishes adding a result once its picture has landed: finds the layer that was not there before
+ * (the active one, else the first new one), scales it back to its size if Photopea shrank it, moves
+ * its opaque pixels onto their place, names it, and for "replace" hides the source (kept, never
+ * deleted). Answers {"pending":true} while the picture has not landed. The selection is put aside
+ * meanwhile. Photopea records each step as its own undo step (it has no suspendHistory).
+ */
+export function placedScript(p: PlacedParams): string {
+  const [ox0, oy0, ox1, oy1] = p.opaque;
+  return PRELUDE + String.raw`
+var doc = __doc();
+if (!doc) return __err("place_failed", "No document is open in Photopea, so the result has nowhere to go. Open the document again and run Stylize again.");
+var seen = {}, B = ` + jsLiteral(p.before) + String.raw`;
+for (var i = 0; i < B.length; i++) seen["i" + B[i]] = true;
+var isNew = function (l) { var id = l ? __idOf(l) : null; return id !== null && !seen["i" + id]; };
+var A = doc.activeLayer;
+if (!isNew(A)) {
+  A = null;
+  __walk(doc, [], function (l) { if (isNew(l)) A = l; return A !== null; });
+}
+if (!A) return "{\"pending\":true}";
+var SRC = ` + jsLiteral(p.sourceId) + String.raw`;
+var chain = SRC === null ? null : __byId(doc, SRC);
+var src = chain ? chain[chain.length - 1] : null;
+var saved = __selSave(doc);
 var TX = ` + jsLiteral(p.x + ox0) + ', TY = ' + jsLiteral(p.y + oy0) + ', W = ' + jsLiteral(ox1 - ox0) + ', H = ' + jsLiteral(oy1 - oy0) + String.raw`;
 var b = __box(A);
 if (b && b[2] - b[0] >= 1 && b[3] - b[1] >= 1 && (Math.abs(b[2] - b[0] - W) > 1 || Math.abs(b[3] - b[1] - H) > 1)) {

@@ -15,8 +15,10 @@
  * would run wrongly there); a read of a property of undefined ends the script silently (nothing
  * posted, no "done", no catch runs); layer.bounds are UnitValues, trimmed to the opaque pixels, and
  * are the selection's bounds while a selection is active (transforms then touch only the selection);
- * app.open(dataURL, null, true) places the picture synchronously above the active layer, centred and
- * shrunk to fit the canvas, and posts an extra "done"; every read of app.activeDocument gives a new
+ * app.open(dataURL, null, true) only starts loading the picture: it lands after the script has ended
+ * and posted its "done" (Photopea's maintainer: the next line runs before the opening is finished,
+ * photopea/photopea#1611, #6137, #8799), above the layer active then, centred and shrunk to fit the
+ * canvas, with an extra "done"; every read of app.activeDocument gives a new
  * object (documents fail ===); there is no suspendHistory; hiding the panel destroys the plugin's
  * page. The checks on the script text run in the test (Node, TypeScript's parser): see
  * photopea-es5.ts. Photopea's own "done" (when it is ready) and ping-like messages are sent as
@@ -45,6 +47,8 @@ export interface StartOptions {
   active: string;
   /** Photopea's own "done" at start and ping-like messages every 200 ms (default true). */
   noise?: boolean;
+  /** How long after its script's "done" a picture app.open loads lands in the document (default 300 ms). */
+  openDelayMs?: number;
 }
 
 export interface Faults {
@@ -178,6 +182,7 @@ let doc: Doc;
 let iframe: HTMLIFrameElement | null = null;
 let pluginUrl = '';
 let noise = true;
+let openDelayMs = 300;
 const faults: Faults = { swallow: 0, delayMs: 0, dropDone: 0, unrunnable: 0, match: '' };
 const log = {
   scripts: [] as string[],
@@ -193,6 +198,8 @@ const log = {
   noiseSent: 0,
   /** Extra "done"s Photopea posts when a picture is opened. */
   extraDone: 0,
+  /** Pictures app.open loaded that have landed in the document. */
+  landed: 0,
 };
 let busy = false;
 const inbox: string[] = [];
@@ -252,8 +259,8 @@ function renderPng(): Promise<ArrayBuffer> {
 }
 
 /**
- * app.open(dataURL, null, true): synchronous, as recorded in Photopea. The picture lands above the
- * active layer as the new active layer, centred on the canvas and shrunk to fit it.
+ * Where a picture app.open(dataURL, null, true) loaded lands, once it has loaded: above the layer
+ * active at that moment, as the new active layer, centred on the canvas and shrunk to fit it.
  */
 function placeSmart(bitmap: ImageBitmap): void {
   const active = all().find((e) => e.layer === doc.activeLayer);
@@ -312,6 +319,21 @@ function documentFacade(outputs: (string | Promise<ArrayBuffer>)[]): object {
   };
 }
 
+/** Pictures app.open started loading during the current script; they land after its "done". */
+const loading: ImageBitmap[] = [];
+
+function landLater(bitmaps: ImageBitmap[]): void {
+  setTimeout(() => {
+    for (const b of bitmaps) {
+      if (!doc) continue;
+      placeSmart(b);
+      log.landed++;
+      post('done'); // Photopea's own "done" for the opened picture, in the middle of whatever runs then
+      log.extraDone++;
+    }
+  }, openDelayMs);
+}
+
 async function runScript(script: string): Promise<'ran' | 'refused' | 'silent'> {
   const outputs: (string | Promise<ArrayBuffer>)[] = [];
   const prepared = await photopeaPrepare(script);
@@ -319,7 +341,7 @@ async function runScript(script: string): Promise<'ran' | 'refused' | 'silent'> 
     log.refused.push(prepared.refusals.join('; '));
     return 'refused';
   }
-  // Decoded before the script runs, so app.open can place them synchronously as Photopea does.
+  // Decoded before the script runs; they land only after it (see placeSmart and pump).
   const pictures = new Map<string, ImageBitmap>();
   for (const url of new Set(script.match(DATA_URL) ?? [])) pictures.set(url, await bitmapFrom(url));
   const app = {
@@ -330,9 +352,7 @@ async function runScript(script: string): Promise<'ran' | 'refused' | 'silent'> 
       if (asSmart !== true) throw new Error('stand-in: app.open without asSmart would open a new document');
       const bitmap = pictures.get(String(url));
       if (!bitmap) throw new Error('stand-in: app.open takes a PNG data: URL here');
-      placeSmart(bitmap);
-      outputs.push('done'); // Photopea's own "done" for the opened picture
-      log.extraDone++;
+      loading.push(bitmap);
     },
   };
   const death = { toString: () => 'read of a property of undefined' };
@@ -371,6 +391,8 @@ async function pump(): Promise<void> {
       continue;
     }
     const ran = await runScript(script);
+    const opened = loading.splice(0);
+    if (opened.length) landLater(opened); // the script and its "done" come first
     if (ran === 'silent') continue;
     if (hit && faults.dropDone > 0) faults.dropDone--;
     else post('done');
@@ -399,6 +421,7 @@ const api = {
     doc.activeLayer = byName(options.active);
     pluginUrl = options.pluginUrl;
     noise = options.noise ?? true;
+    openDelayMs = options.openDelayMs ?? 300;
     api.showPanel();
     if (noise) {
       setInterval(() => {
@@ -480,6 +503,7 @@ const api = {
     log.silentEnds.length = 0;
     log.overlaps = 0;
     log.buffersIn = 0;
+    log.landed = 0;
   },
 };
 
