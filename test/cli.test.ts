@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -48,6 +48,12 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
   writeFileSync(text, 'this is not a picture');
   const bomb = path.join(dir, 'bomb.png');
   writeFileSync(bomb, pngClaiming(100_000, 100_000));
+  // The designer's own photo, and a link to it: no output the run writes may replace it.
+  const photo = path.join(dir, 'photo.jpg');
+  copyFileSync(CONTENT, photo);
+  const link = path.join(dir, 'link.jpg');
+  symlinkSync(photo, link);
+  const quick = ['--size', '32', '--iterations', '1'];
   const cases: [string, string[], RegExp][] = [
     ['missing content', [path.join(dir, 'nope.jpg'), STYLE, '-o', out], /content image .*nope\.jpg" does not exist/],
     ['missing style', [CONTENT, path.join(dir, 'nope.jpg'), '-o', out], /style image .*does not exist/],
@@ -60,6 +66,10 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
     ['unknown option', [CONTENT, STYLE, '-o', out, '--colour'], /Unknown option '--colour'/],
     ['no output', [CONTENT, STYLE], /Missing -o/],
     ['overwrite input', [CONTENT, STYLE, '-o', CONTENT], /would overwrite an input/],
+    ['overwrite input through a link', [link, STYLE, '-o', photo, ...quick], /-o .*photo\.jpg would overwrite an input/],
+    ['loss log over an input', [photo, STYLE, '-o', out, '--loss-log', photo, ...quick], /--loss-log .*photo\.jpg would overwrite an input/],
+    ['loss plot over the result', [photo, STYLE, '-o', out, '--loss-plot', out, ...quick], /--loss-plot and -o both name .*out\.png/],
+    ['loss log in a missing folder', [photo, STYLE, '-o', out, '--loss-log', path.join(dir, 'nope', 'l.csv'), ...quick], /Cannot write --loss-log to the folder .*nope/],
     ['bad output type', [CONTENT, STYLE, '-o', path.join(dir, 'out.gif')], /Unsupported output type ".gif"/],
   ];
   for (const [name, args, expected] of cases) {
@@ -69,7 +79,8 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
       assert.match(reason(run), expected);
     });
   }
-  assert.deepEqual(readdirSync(dir).sort(), ['bomb.png', 'empty.png', 'notes.png']);
+  assert.deepEqual(readdirSync(dir).sort(), ['bomb.png', 'empty.png', 'link.jpg', 'notes.png', 'photo.jpg']);
+  assert.deepEqual(readFileSync(photo), readFileSync(CONTENT), 'the photo is untouched');
 });
 
 test('a run writes the image, the loss CSV and plot, and intermediate images', async () => {

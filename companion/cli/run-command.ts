@@ -34,6 +34,44 @@ async function readInput(file: string, what: string): Promise<Uint8Array> {
   return bytes;
 }
 
+/** A file's identity (device and inode), so a symlink, a hard link or another spelling of it is still it; null when absent. */
+async function identity(file: string): Promise<string | null> {
+  try {
+    const st = await stat(file);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every file the run writes: its folder must be writable, none may be an input (by path or by
+ * identity: a symlink or a case-insensitive disk's other spelling) and no two may be the same file.
+ */
+async function checkOutputs(outputs: { flag: string; file: string }[], inputs: string[]): Promise<(file: string) => Promise<boolean>> {
+  const inputIds = new Set((await Promise.all(inputs.map(identity))).filter((id) => id !== null));
+  const inputPaths = new Set(inputs.map((f) => path.resolve(f)));
+  const seen = new Map<string, string>();
+  for (const { flag, file } of outputs) {
+    const dir = path.dirname(file);
+    try {
+      await access(dir, constants.W_OK);
+    } catch {
+      throw new CliError(`Cannot write ${flag} to the folder "${dir}": it does not exist or is not writable.`);
+    }
+    const id = await identity(file);
+    if (inputPaths.has(file) || (id && inputIds.has(id))) {
+      throw new CliError(`${flag} ${file} would overwrite an input image; choose another output name.`);
+    }
+    const key = id ?? file;
+    const other = seen.get(key);
+    if (other) throw new CliError(`${flag} and ${other} both name ${file}; give them different files.`);
+    seen.set(key, flag);
+  }
+  // For the files named only during the run (intermediate images).
+  return async (file) => inputPaths.has(path.resolve(file)) || inputIds.has((await identity(file)) ?? '');
+}
+
 function withSuffix(out: string, suffix: string, ext: string): string {
   const parsed = path.parse(out);
   return path.join(parsed.dir, `${parsed.name}${suffix}${ext}`);
@@ -73,16 +111,10 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
   if (!output) throw new CliError('Missing -o OUT.png: where should the result go?', 2);
   const [contentPath, ...stylePaths] = positionals;
   const out = path.resolve(output);
-  const outDir = path.dirname(out);
-  try {
-    await access(outDir, constants.W_OK);
-  } catch {
-    throw new CliError(`Cannot write to the output folder "${outDir}": it does not exist or is not writable.`);
-  }
-  for (const input of positionals) {
-    if (path.resolve(input) === out) throw new CliError(`-o ${output} would overwrite an input image; choose another output name.`);
-  }
   checkOutputType(out);
+  const csvPath = path.resolve(str('loss-log') ?? withSuffix(out, '-losses', '.csv'));
+  const svgPath = path.resolve(str('loss-plot') ?? withSuffix(out, '-losses', '.svg'));
+  const isInput = await checkOutputs([{ flag: '-o', file: out }, { flag: '--loss-log', file: csvPath }, { flag: '--loss-plot', file: svgPath }], positionals);
 
   const blend = str('style-blend-weights')?.split(',').map((s) => num('--style-blend-weights', s)!);
   if (blend && blend.length !== stylePaths.length) {
@@ -147,7 +179,10 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
     // The engine also previews the first step and by time (for the plugin); files only every N.
     if (p.preview && saveEvery > 0 && p.iteration % saveEvery === 0 && p.iteration < p.iterations) {
       const file = withSuffix(out, `-iter${p.iteration}`, '.png');
-      pendingWrites.push(encodePng(p.preview).then((png) => writeFileAtomic(file, png)));
+      pendingWrites.push(isInput(file).then(async (hit) => {
+        if (hit) log(`not writing ${file}: it is an input image`);
+        else await writeFileAtomic(file, await encodePng(p.preview!));
+      }));
     }
   };
 
@@ -156,8 +191,6 @@ export async function runStylizeCommand(argv: string[]): Promise<number> {
     bar?.stop();
     await Promise.all(pendingWrites);
     await writeFileAtomic(out, await encodeFor(out, result.png));
-    const csvPath = str('loss-log') ?? withSuffix(out, '-losses', '.csv');
-    const svgPath = str('loss-plot') ?? withSuffix(out, '-losses', '.svg');
     await writeFileAtomic(csvPath, lossCsv(result.losses));
     await writeFileAtomic(svgPath, lossSvg(result.losses, `${path.basename(contentPath)} in the style of ${stylePaths.map((p) => path.basename(p)).join(' + ')}`));
     const last = result.losses.at(-1)!;
