@@ -96,6 +96,32 @@ test('transparent content keeps its alpha channel, and the output keeps its aspe
   assert.equal(alphaAt(22, 15), 255, 'centre stays opaque');
 });
 
+test('what lies under see-through pixels does not change the result: only the visible picture counts', async () => {
+  // An editor stores anything under alpha 0 (black, white, old paint). Two layers that look the same must stylize the same.
+  const w = 60, h = 40;
+  const photo = await sharp(contentImage('golden_gate.jpg')).resize(w, h, { fit: 'fill' }).ensureAlpha().raw().toBuffer();
+  const circle = (under: number) => {
+    const px = Buffer.from(photo);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      if ((x - 30) ** 2 + (y - 20) ** 2 <= 18 ** 2) continue;
+      px.fill(under, (y * w + x) * 4, (y * w + x) * 4 + 3);
+      px[(y * w + x) * 4 + 3] = 0;
+    }
+    return sharp(px, { raw: { width: w, height: h, channels: 4 } }).png().toBuffer();
+  };
+  // A style with a see-through half that holds green paint, and the visible half alone.
+  const half = await sharp(styleImage('starry_night.jpg')).resize(40, 40, { fit: 'fill' }).ensureAlpha().png().toBuffer();
+  const padded = await sharp({ create: { width: 80, height: 40, channels: 4, background: { r: 0, g: 255, b: 0, alpha: 0 } } })
+    .composite([{ input: half, left: 0, top: 0 }]).png().toBuffer();
+  const pixels = async (png: Uint8Array) => sharp(png).raw().toBuffer();
+  for (const size of [60, 48]) { // as exported, and resized
+    const run = async (content: Buffer, style: Buffer) => pixels((await wasm.stylize({ content, styles: [{ image: style }], settings: { size, iterations: 3, seed: 7 } })).png);
+    const black = await run(await circle(0), half);
+    assert.deepEqual(await run(await circle(255), half), black, `size ${size}: content with white under its see-through pixels`);
+    assert.deepEqual(await run(await circle(0), padded), black, `size ${size}: style with a see-through margin`);
+  }
+});
+
 test('a fully transparent content or style (an empty or hidden layer) is refused with the reason, before any work', async () => {
   const clear = await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
   const refused = (label: string) => (e: unknown) => (e as { code?: string }).code === 'bad_image' && new RegExp(`^The ${label} is fully transparent \\(40 x 30 px`).test((e as Error).message);

@@ -13,6 +13,12 @@ export interface DecodedImage {
   rgba: Uint8Array;
   /** True when some pixel is not fully opaque. */
   hasAlpha: boolean;
+  /**
+   * With alpha: the colour see-through pixels are laid on (their visible pixels' mean). What an
+   * editor stores under alpha 0 is arbitrary (black, white, old paint) and resizing turns it black,
+   * so without this the hidden colour would enter the losses and the start image.
+   */
+  matte?: readonly [number, number, number];
 }
 
 /** Image formats a user may hand in (sharp decodes more, e.g. SVG or PDF, which are not pictures to restyle). */
@@ -89,7 +95,9 @@ export async function decodeImage(bytes: Uint8Array, opts: { maxPixels?: number;
     const rgba = new Uint8Array(data.buffer, data.byteOffset, data.length);
     let hasAlpha = false;
     for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) { hasAlpha = true; break; }
-    return { width: info.width, height: info.height, rgba, hasAlpha };
+    const img: DecodedImage = { width: info.width, height: info.height, rgba, hasAlpha };
+    if (hasAlpha) img.matte = visibleMean(rgba);
+    return img;
   } catch (err) {
     throw new StylizeError('bad_image', `The ${label} could not be decoded (${errorSummary(err)}): the file is truncated or damaged. Export it again.`, { cause: err });
   }
@@ -115,13 +123,43 @@ export async function resizeRgba(img: RgbaImage, width: number, height: number):
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
-export function rgbaToFloatRgb(img: RgbaImage): FloatImage {
+/** The alpha-weighted mean colour of RGBA pixels; mid grey when none is visible. */
+export function visibleMean(rgba: Uint8Array): [number, number, number] {
+  let r = 0, g = 0, b = 0, a = 0;
+  for (let i = 0; i < rgba.length; i += 4) {
+    const w = rgba[i + 3];
+    r += w * rgba[i]; g += w * rgba[i + 1]; b += w * rgba[i + 2]; a += w;
+  }
+  return a > 0 ? [r / a, g / a, b / a] : [128, 128, 128];
+}
+
+/** The image cut to the box of its visible pixels (a style's see-through margins carry no style). */
+export function cropToVisible(img: DecodedImage): DecodedImage {
+  if (!img.hasAlpha) return img;
+  let x0 = img.width, y0 = img.height, x1 = -1, y1 = -1;
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) {
+      if (img.rgba[(y * img.width + x) * 4 + 3] === 0) continue;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  if (x1 < 0 || (x0 === 0 && y0 === 0 && x1 === img.width - 1 && y1 === img.height - 1)) return img;
+  const width = x1 - x0 + 1, height = y1 - y0 + 1;
+  const rgba = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) rgba.set(img.rgba.subarray(((y0 + y) * img.width + x0) * 4, ((y0 + y) * img.width + x1 + 1) * 4), y * width * 4);
+  return { ...img, width, height, rgba };
+}
+
+/** Float RGB of RGBA pixels; with a matte, each pixel is laid over it by its alpha (see DecodedImage.matte). */
+export function rgbaToFloatRgb(img: RgbaImage, matte?: readonly [number, number, number]): FloatImage {
   const n = img.width * img.height;
   const data = new Float32Array(n * 3);
   for (let i = 0; i < n; i++) {
-    data[i * 3] = img.data[i * 4];
-    data[i * 3 + 1] = img.data[i * 4 + 1];
-    data[i * 3 + 2] = img.data[i * 4 + 2];
+    const a = matte ? img.data[i * 4 + 3] / 255 : 1;
+    for (let c = 0; c < 3; c++) data[i * 3 + c] = a * img.data[i * 4 + c] + (a < 1 ? (1 - a) * matte![c] : 0);
   }
   return { width: img.width, height: img.height, channels: 3, data };
 }

@@ -4,7 +4,7 @@
  * cancellation. Compute-engine agnostic: evaluators come from the context.
  */
 import { StylizeError } from '../../common/errors.ts';
-import { alphaPlane, decodeImage, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb, type DecodedImage } from './image.ts';
+import { alphaPlane, cropToVisible, decodeImage, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb, type DecodedImage } from './image.ts';
 import { initialImage } from './init.ts';
 import { Adam } from './optimize/adam.ts';
 import { Lbfgs } from './optimize/lbfgs.ts';
@@ -75,7 +75,7 @@ async function decodeJob(req: StylizeRequest, maxInputPixels?: number): Promise<
   const styles = [];
   for (const [i, s] of req.styles.entries()) {
     const label = req.styles.length > 1 ? `style image ${i + 1}` : 'style image';
-    styles.push({ image: requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label }), label), weight: weightsRaw[i] / sum });
+    styles.push({ image: cropToVisible(requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label }), label)), weight: weightsRaw[i] / sum });
   }
   return { content, styles };
 }
@@ -94,14 +94,14 @@ async function sized(img: DecodedImage, width: number, height: number): Promise<
 /** Content and styles at one size, as the evaluator sees them (luminance only when preserving colour). */
 async function stageInputs(job: DecodedJob, width: number, height: number, styleSize: number, preserveColors: boolean) {
   const rgba = await sized(job.content, width, height);
-  const colour = rgbaToFloatRgb(rgba);
+  const colour = rgbaToFloatRgb(rgba, job.content.matte);
   const lum = preserveColors ? luminanceStats(colour) : undefined;
   const content = lum ? luminanceImage(colour) : colour;
   const alpha = job.content.hasAlpha ? alphaPlane(rgba) : undefined;
   const styles: { image: FloatImage; weight: number }[] = [];
   for (const s of job.styles) {
     const dims = fitLongSide(s.image.width, s.image.height, styleSize);
-    const image = rgbaToFloatRgb(await sized(s.image, dims.width, dims.height));
+    const image = rgbaToFloatRgb(await sized(s.image, dims.width, dims.height), s.image.matte);
     // The style's luminance, matched to the content's mean and spread (Gatys et al. 2017).
     styles.push({ image: lum ? luminanceImage(image, lum) : image, weight: s.weight });
   }
