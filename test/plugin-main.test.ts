@@ -57,6 +57,16 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
+test('the stand-in carries between the main thread and the UI only what Figma does', () => {
+  const figma = new FakeFigma({ renderer: async () => new Uint8Array() });
+  const png = new Uint8Array([1, 2, 3, 4]).subarray(1);
+  figma.ui.postMessage({ a: [1, 'x', true, null, undefined, new Date(0)], png });
+  for (const [bad, kind] of [[new Float32Array(2), 'Float32Array'], [new Map(), 'Map'], [new ArrayBuffer(2), 'ArrayBuffer'], [() => 1, 'function']] as const) {
+    assert.throws(() => figma.ui.postMessage({ payload: { x: bad } }), new RegExp(`Cannot send ${kind} at message\\.payload\\.x`));
+  }
+  assert.equal(figma.ui.sent.length, 1);
+});
+
 test('opens the UI with Figma theme colours and reports an empty selection', async () => {
   const { figma, editor } = setup();
   assert.equal(figma.shownUi.length, 1);

@@ -70,6 +70,27 @@ function clone<T>(value: T): T {
 }
 
 /**
+ * What figma.ui.postMessage carries, and no more: "objects, arrays, numbers, strings, booleans,
+ * null, undefined, Date objects and Uint8Array objects" (plugin-api.d.ts, UIAPI.postMessage).
+ * structuredClone alone would also carry a Map, a Float32Array or an ArrayBuffer, which Figma does not.
+ */
+export function messageClone<T>(value: T): T {
+  const check = (v: unknown, at: string): void => {
+    if (v === null || v === undefined || ['number', 'string', 'boolean'].includes(typeof v)) return;
+    if (v instanceof Date || v instanceof Uint8Array && v.constructor === Uint8Array) return;
+    if (Array.isArray(v)) return v.forEach((e, i) => check(e, `${at}[${i}]`));
+    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      for (const [k, e] of Object.entries(v)) check(e, `${at}.${k}`);
+      return;
+    }
+    const kind = typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
+    throw new Error(`Cannot send ${kind} at ${at} in a plugin message: Figma sends only objects, arrays, numbers, strings, booleans, null, undefined, Date and Uint8Array.`);
+  };
+  check(value, 'message');
+  return clone(value);
+}
+
+/**
  * Records the inverse of every document change; commitUndo seals them into one step (as in Figma,
  * changes are not undo steps of their own: "By default, plugin actions are not committed to undo
  * history"). undo() is the designer's Cmd+Z: the newest step, or what is not committed yet.
@@ -396,13 +417,13 @@ export class FakeFigma {
     deliver: undefined as ((message: unknown) => void) | undefined,
     postMessage: (message: unknown): void => {
       if (this.closed) throw new Error('The plugin is closed');
-      const copy = clone(message); // Figma structured-clones messages too
+      const copy = messageClone(message);
       this.ui.sent.push(copy);
       this.ui.deliver?.(copy);
     },
     resize: (_w: number, _h: number): void => {},
     /** What the UI iframe sends: Figma calls onmessage with the pluginMessage (never once the plugin is closed). */
-    receive: (message: unknown): void => { if (!this.closed) this.ui.onmessage?.(clone(message), { origin: 'null' }); },
+    receive: (message: unknown): void => { if (!this.closed) this.ui.onmessage?.(messageClone(message), { origin: 'null' }); },
   };
 
   constructor(options: { renderer: Renderer; editorType?: 'figma' | 'figjam' }) {
