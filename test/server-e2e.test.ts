@@ -55,6 +55,8 @@ test('GET /health answers JSON on the same port; foreign origins and hosts are r
   assert.deepEqual(h.queue, { length: 0, running: false });
   const figma = await fetch(`${d.httpUrl}/health`, { headers: { origin: 'null' } });
   assert.equal(figma.headers.get('access-control-allow-origin'), 'null', 'the plugin iframe may read it');
+  // Any site can send Origin null (a sandboxed iframe): a page learns that the companion is up, not what runs on it.
+  assert.deepEqual(await figma.json(), { name: 'stylize-companion', protocol: 1, status: 'ready' });
   const evil = await fetch(`${d.httpUrl}/health`, { headers: { origin: 'https://evil.example' } });
   assert.equal(evil.status, 403);
   assert.equal(evil.headers.get('access-control-allow-origin'), null);

@@ -149,6 +149,47 @@ test('a client that never reads its answers cannot grow the daemon: replies wait
   await stillServing();
 });
 
+test('idle TCP sockets on either loopback address cannot exceed the raw limit or keep the plugin out', async () => {
+  // Another user's program can hold sockets that say nothing (dropped only after seconds). The
+  // limit is 2 x --max-connections + 16 = 144 across 127.0.0.1 and ::1; the oldest idle one makes room.
+  const addresses = ['127.0.0.1'];
+  const probe = net.connect(d.port, '::1');
+  if (await new Promise<boolean>((res) => { probe.once('connect', () => res(true)); probe.once('error', () => res(false)); })) addresses.push('::1');
+  probe.destroy();
+  const sockets: net.Socket[] = [];
+  let open = 0;
+  for (let i = 0; i < 300; i++) {
+    const sock = net.connect(d.port, addresses[i % addresses.length]);
+    sock.on('error', () => {});
+    sock.once('connect', () => { open++; sock.once('close', () => open--); });
+    sockets.push(sock);
+    await new Promise<void>((res) => { sock.once('connect', () => res()); sock.once('error', () => res()); });
+  }
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(open <= 144, `${open} idle sockets held open over ${addresses.join(' and ')}`);
+    const plugin = await TestClient.connect(d.url, d.token);
+    plugin.close();
+    await stillServing();
+  } finally {
+    for (const sock of sockets) sock.destroy();
+  }
+});
+
+test('a churn of handshakes that ignore their close cannot fill the connection slots: pushed-out connections hold none', async () => {
+  // Each new unpaired connection pushes out the oldest (16 may wait); the pushed-out ones linger
+  // 250 ms unanswered. 80 in a burst: with those counted, 64 slots were full and the plugin refused.
+  const raws: RawWsClient[] = [];
+  try {
+    for (let i = 0; i < 80; i++) raws.push(await RawWsClient.open(d.port, 'null'));
+    const plugin = await TestClient.connect(d.url, d.token);
+    plugin.close();
+  } finally {
+    for (const r of raws) r.destroy();
+  }
+  await stillServing();
+});
+
 test('a socket that sends its headers slowly is dropped within seconds, not minutes', async () => {
   const socket = net.connect(d.port, '127.0.0.1');
   await new Promise<void>((res) => socket.once('connect', () => res()));

@@ -67,7 +67,9 @@ test('pairing: no token, wrong token, other first message, binary first, protoco
   const wrong = await TestClient.open(d.url);
   wrong.send({ type: 'hello', protocol: 1, token: 'AAAAA-BBBBB-CCCCC-DDDDD-EEEEE' });
   wrong.submit('sneaky', content, [{ source: 'upload', image: style }], { size: 32, iterations: 1 });
-  await expectFatal(wrong, 'bad_token', CLOSE_CODES.authFailed, /pairing token is wrong/);
+  await expectFatal(wrong, 'bad_token', CLOSE_CODES.authFailed, /pairing token is wrong\. .*\(also in ~\/\.config\/stylize\/token\)/);
+  // Anyone can send a wrong token: the answer does not spell out the home folder (and with it the user's name).
+  assert.ok(!JSON.stringify(wrong.jsonMessages()).includes(d.home), 'no absolute home path');
   assert.ok(!wrong.jsonMessages().some((m) => m.type === 'accepted'), 'nothing runs for an unpaired client');
 
   const early = await TestClient.open(d.url);

@@ -26,7 +26,7 @@ import { limitRepeats, type Logger } from './log.ts';
 import { isLoopbackHost, type DaemonOptions } from './options.ts';
 import { AccessPolicy } from './origin.ts';
 import { createHttpHandler, hostForUrl } from './http-routes.ts';
-import { companionVersion } from './paths.ts';
+import { companionVersion, tildify } from './paths.ts';
 import { Scheduler, mb } from './scheduler.ts';
 import { ClientConnection } from './connection.ts';
 import { checkJobSettings } from './job-settings.ts';
@@ -90,6 +90,9 @@ export class Daemon {
   private readonly policy: AccessPolicy;
   private readonly scheduler: Scheduler;
   private readonly connections = new Set<ClientConnection>();
+  /** Open TCP sockets from every listener, oldest first, and those of them that carry a WebSocket. */
+  private readonly rawSockets = new Set<net.Socket>();
+  private readonly webSockets = new WeakSet<object>();
   private token = '';
   private nextConnectionId = 1;
   private intake: Promise<unknown> = Promise.resolve();
@@ -139,7 +142,7 @@ export class Daemon {
       }),
     );
     // Raw sockets are bounded too (WebSocket connections are counted separately, with a clear error).
-    this.server.maxConnections = opts.maxConnections * 2 + 16;
+    this.server.on('connection', (socket: net.Socket) => this.admitSocket(socket));
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxFrameBytes,
@@ -263,6 +266,22 @@ export class Daemon {
     });
   }
 
+  /**
+   * Every TCP socket, from every listener (the ::1 one hands its sockets over), counts against one
+   * limit. When it is reached the oldest socket that is not a WebSocket goes, not the newcomer: a
+   * program holding idle sockets (dropped only after seconds of silence) cannot keep the plugin out.
+   */
+  private admitSocket(socket: net.Socket): void {
+    if (this.rawSockets.size >= this.opts.maxConnections * 2 + 16) {
+      const idle = [...this.rawSockets].find((x) => !this.webSockets.has(x));
+      if (!idle) return void socket.destroy();
+      idle.destroy();
+      this.rawSockets.delete(idle);
+    }
+    this.rawSockets.add(socket);
+    socket.once('close', () => this.rawSockets.delete(socket));
+  }
+
   /** Connections are taken when ready, and while preparing (to pair and show progress). */
   private get accepting(): boolean {
     return this.state === 'ready' || this.state === 'preparing';
@@ -329,14 +348,17 @@ export class Daemon {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== '/' && path !== '/ws') return refuse(404, 'The Stylize companion takes WebSocket connections on / only.', `path ${path}`);
     if (!this.accepting) return refuse(503, `The Stylize companion is ${this.state}; try again in a moment.`, `state ${this.state}`);
+    this.webSockets.add(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
   }
 
   private onConnection(ws: WebSocket, req: http.IncomingMessage): void {
     const s = new ClientConnection(this.nextConnectionId++, ws, req.headers.origin, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
-    if (this.connections.size >= this.opts.maxConnections) {
-      this.log.warn(`refused ${s.label}: ${this.connections.size} connections already open (--max-connections ${this.opts.maxConnections})`);
-      s.fatal('too_many_connections', `The companion already has ${this.connections.size} connections, its limit. Close other plugin windows or try again later.`);
+    // Connections ending after a fatal error are gone within 250 ms and read nothing: they hold no slot.
+    const open = [...this.connections].filter((x) => !x.ending).length;
+    if (open >= this.opts.maxConnections) {
+      this.log.warn(`refused ${s.label}: ${open} connections already open (--max-connections ${this.opts.maxConnections})`);
+      s.fatal('too_many_connections', `The companion already has ${open} connections, its limit. Close other plugin windows or try again later.`);
       return;
     }
     const unpaired = [...this.connections].filter((x) => !x.authed && !x.ending);
@@ -493,7 +515,8 @@ export class Daemon {
         (protocol > PROTOCOL_VERSION ? 'Update the companion.' : 'Update the plugin.'));
     }
     if (!tokenMatches(this.token, token)) {
-      throw new ProtocolError('bad_token', `The pairing token is wrong. Copy the token the companion printed at start-up (also in ${this.opts.tokenFile}) into the plugin.`);
+      // The path with ~ for the home folder: any page can ask this, and the user's name is not its business.
+      throw new ProtocolError('bad_token', `The pairing token is wrong. Copy the token the companion printed at start-up (also in ${tildify(this.opts.tokenFile)}) into the plugin.`);
     }
     s.authed = true;
     if (s.authTimer) clearTimeout(s.authTimer);

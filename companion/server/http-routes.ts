@@ -50,10 +50,18 @@ export function createHttpHandler(ctx: HttpRouteContext): (req: http.IncomingMes
     }
     if (url.pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       const h = ctx.health();
-      return json(h.ready ? 200 : 503, h.body, cors);
+      // A page's request (it has an Origin; any site can send "null") learns only whether the
+      // companion is up, which is what the plugin asks; the version, device and activity are for
+      // programs on this machine (no Origin).
+      const body = origin === undefined ? h.body : pick(h.body, ['name', 'protocol', 'status', 'preparing']);
+      return json(h.ready ? 200 : 503, body, cors);
     }
     json(404, { error: 'not_found', message: `Nothing at ${req.method} ${url.pathname}. This is the Stylize companion: GET /health, GET /photopea (the Photopea plugin), or open a WebSocket on /.` }, cors);
   };
+}
+
+function pick(body: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => body[k] !== undefined).map((k) => [k, body[k]]));
 }
 
 /** A listen address as it goes in a URL (IPv6 in brackets). */
