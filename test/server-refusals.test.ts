@@ -212,6 +212,11 @@ test('settings out of range: precise bad_setting errors', async () => {
     assert.equal(scales.code, 'bad_setting');
     assert.match(scales.message, /scale 16 would work on 16 x \d+ px: thinner than the 16 px/);
     assert.ok(!c.jsonMessages().some((m) => m.type === 'accepted'), `nothing was queued; got ${c.summary()}`);
+    // 20000 nested arrays (40 KB, under the message limit): refused by name, not an internal error.
+    c.send(`{"type":"estimate","ref":"deep","width":64,"height":48,"settings":{"scales":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`);
+    const deep = await c.error('deep');
+    assert.equal(deep.code, 'bad_setting', deep.message);
+    assert.match(deep.message, /^scales must be .*an array of 1/);
   } finally {
     c.close();
   }

@@ -36,6 +36,19 @@ export const SETTING_BOUNDS = Object.freeze(Object.fromEntries(
 const INTEGER_KEYS = new Set(SETTING_KEYS.filter((k) => settingSpec(k).type === 'integer'));
 const ENUMS = Object.fromEntries(SETTING_KEYS.flatMap((k) => settingSpec(k).choices ? [[k, settingSpec(k).choices!]] : [])) as Record<string, readonly string[]>;
 
+/** A value a caller gave, for a message: short, and safe for any nesting (JSON.stringify overflows the stack on 20000 nested arrays). */
+function shown(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return Array.isArray(value) ? `an array of ${value.length}` : typeof value;
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+
 function bad(message: string): never {
   throw new StylizeError('bad_setting', message);
 }
@@ -44,7 +57,7 @@ function layerList(key: string, value: unknown): string[] {
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   if (!Array.isArray(list) || list.length === 0) bad(`${key} must be a non-empty list of VGG-19 layers such as conv4_2.`);
   const i = list.findIndex((x) => typeof x !== 'string');
-  if (i >= 0) bad(`${key}[${i}] must be a layer name such as "conv4_2" (got ${JSON.stringify(list[i]) ?? 'nothing'}).`);
+  if (i >= 0) bad(`${key}[${i}] must be a layer name such as "conv4_2" (got ${shown(list[i])}).`);
   return list as string[];
 }
 
@@ -52,7 +65,7 @@ function layerList(key: string, value: unknown): string[] {
 function intList(key: string, value: unknown, bounds: { min: number; max: number }): number[] {
   const list = typeof value === 'string' ? value.split(',').map((x) => Number(x.trim())) : value;
   if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < bounds.min || x > bounds.max)) {
-    bad(`${key} must be a list of whole numbers between ${bounds.min} and ${bounds.max} (got ${JSON.stringify(value)}).`);
+    bad(`${key} must be a list of whole numbers between ${bounds.min} and ${bounds.max} (got ${shown(value)}).`);
   }
   return list as number[];
 }
@@ -74,7 +87,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   for (const [key, bounds] of Object.entries(SETTING_BOUNDS)) {
     const v = input[key];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a number (got ${JSON.stringify(v)}).`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a number (got ${shown(v)}).`);
     if (INTEGER_KEYS.has(key as BoundedKey) && !Number.isInteger(v)) bad(`${key} must be a whole number (got ${v}).`);
     if (v < bounds.min || v > bounds.max) bad(`${key} must be between ${bounds.min} and ${bounds.max} (got ${v}).`);
     out[key] = v;
@@ -82,7 +95,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
   for (const [key, values] of Object.entries(ENUMS)) {
     const v = input[key];
     if (v === undefined) continue;
-    if (typeof v !== 'string' || !values.includes(v)) bad(`${key} must be one of ${values.join(', ')} (got ${JSON.stringify(v)}).`);
+    if (typeof v !== 'string' || !values.includes(v)) bad(`${key} must be one of ${values.join(', ')} (got ${shown(v)}).`);
     out[key] = v;
   }
   const wrapLayer = (name: string) => {
@@ -99,7 +112,7 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
     if (Array.isArray(raw) && raw.length > 0 && raw.every((e) => e && typeof e === 'object' && !Array.isArray(e))) entries = raw as { layer: unknown; weight?: unknown }[];
     else entries = layerList('styleLayers', raw).map((layer) => ({ layer }));
     entries.forEach((e, i) => {
-      if (typeof e.layer !== 'string') bad(`styleLayers[${i}].layer must be a layer name such as "conv1_1" (got ${JSON.stringify(e.layer) ?? 'nothing'}).`);
+      if (typeof e.layer !== 'string') bad(`styleLayers[${i}].layer must be a layer name such as "conv1_1" (got ${shown(e.layer)}).`);
     });
     const weights = input.styleLayerWeights === undefined ? undefined
       : typeof input.styleLayerWeights === 'string' ? input.styleLayerWeights.split(',').map(Number) : input.styleLayerWeights;
@@ -108,12 +121,12 @@ export function resolveSettings(partial: unknown = {}): StylizeSettings {
     }
     out.styleLayers = entries.map((e, i) => {
       const w = weights ? weights[i] : e.weight ?? 1;
-      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) bad(`style layer weight for ${e.layer} must be a number >= 0 (got ${JSON.stringify(w)}).`);
+      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) bad(`style layer weight for ${e.layer} must be a number >= 0 (got ${shown(w)}).`);
       return { layer: wrapLayer(e.layer as string), weight: w };
     });
   }
   if (input.preserveColors !== undefined) {
-    if (typeof input.preserveColors !== 'boolean') bad(`preserveColors must be true or false (got ${JSON.stringify(input.preserveColors)}).`);
+    if (typeof input.preserveColors !== 'boolean') bad(`preserveColors must be true or false (got ${shown(input.preserveColors)}).`);
     out.preserveColors = input.preserveColors;
   }
   if (input.scales !== undefined) {

@@ -494,6 +494,8 @@ export class Daemon {
   private answerError(s: ClientConnection, err: unknown, ref?: string, jobId?: string): void {
     if (!isTypedError(err)) {
       this.log.error(`${s.label}: ${(err as Error)?.stack ?? String(err)}`);
+      // Counted like a bad request: a client must not make the companion fail (and log) without end.
+      if (s.authed && ++s.errors > MAX_ERRORS_PER_CONNECTION) return s.fatal('too_many_errors', `${s.errors} requests on this connection failed; closing it.`);
       return s.sendError(err, { ref, jobId });
     }
     const answer = toWireError(err, { ref, jobId });
