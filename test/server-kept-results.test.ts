@@ -5,7 +5,7 @@
  * companion. Also the store's bounds, and its files on disk.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,6 +16,8 @@ import { KeptResults } from '../companion/server/kept-results.ts';
 import { KeptStore } from '../companion/server/kept-store.ts';
 import { startDaemon, testImage, TestClient, type DaemonHandle } from './helpers/daemon.ts';
 import { until } from './helpers/browser.ts';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 let d: DaemonHandle;
 let content: Uint8Array;
@@ -207,7 +209,7 @@ test('the kept store on disk: a save reloads byte for byte; what an interrupted 
   const warnings: string[] = [];
   try {
     const result = (jobId: string, bytes: number, finishedAt: number) => ({
-      clientId: 'client-0001', jobId, ref: `r-${jobId}`, note: 'n', png: Uint8Array.from({ length: bytes }, (_, i) => i % 251), finishedAt,
+      clientId: 'client-0001', jobId, ref: `r-${jobId}`, note: 'n', png: Uint8Array.from({ length: bytes }, (_, i) => PNG_SIGNATURE[i] ?? i % 251), finishedAt,
       done: { type: 'done' as const, jobId, width: 4, height: 3, bytes, iterations: 7, losses: { content: 1, style: 2, tv: 0, total: 3 }, elapsedMs: 5, backend: 'x' },
     });
     const now = Date.now();
@@ -222,6 +224,15 @@ test('the kept store on disk: a save reloads byte for byte; what an interrupted 
     writeFileSync(path.join(dir, '15-dddddd.json'), JSON.stringify({ ...result('15-dddddd', 10, now), png: undefined }));
     writeFileSync(path.join(dir, '15-dddddd.png'), 'short');
     writeFileSync(path.join(dir, 'notes.txt'), 'the user\'s own file');
+    // Planted by someone who could write here while the folder was open to all: a result whose .png
+    // is a link to a private file, and one whose .png is not a picture.
+    const secret = path.join(os.tmpdir(), `stylize-secret-${process.pid}`);
+    writeFileSync(secret, 'TOP SECRET, 28 bytes long...');
+    writeFileSync(path.join(dir, '18-abcdef.json'), JSON.stringify({ ...result('18-abcdef', 28, now), png: undefined }));
+    symlinkSync(secret, path.join(dir, '18-abcdef.png'));
+    writeFileSync(path.join(dir, '19-abcdef.json'), JSON.stringify({ ...result('19-abcdef', 28, now), png: undefined }));
+    writeFileSync(path.join(dir, '19-abcdef.png'), 'TOP SECRET, 28 bytes long...');
+    chmodSync(dir, 0o777);
 
     const again = await KeptResults.open(new KeptStore(dir, (l) => warnings.push(l)), { perClient: 2, totalBytes: 1e6, maxAgeMs: 60_000 });
     assert.deepEqual(again.list('client-0001').map((j) => [j.jobId, j.ref, j.note, j.width, j.height]), [['3-aaaaaa', 'r-3-aaaaaa', 'n', 4, 3], ['12-bbbbbb', 'r-12-bbbbbb', 'n', 4, 3]]);
@@ -229,8 +240,14 @@ test('the kept store on disk: a save reloads byte for byte; what an interrupted 
     const back = again.take('client-0001', '3-aaaaaa')!;
     assert.deepEqual(back.png, result('3-aaaaaa', 100, 0).png);
     assert.deepEqual(back.done, result('3-aaaaaa', 100, 0).done);
-    assert.equal(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0], /15-dddddd\.json could not be read \(its \.png holds 5 bytes where 10 were saved\); it is left there/);
+    assert.equal(warnings.length, 4, warnings.join('\n'));
+    assert.match(warnings[0], /could be entered by other users \(mode 777\); it is now 0700/);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.match(warnings.join('\n'), /15-dddddd\.json could not be read \(its \.png holds 5 bytes where 10 were saved\); it is left there/);
+    assert.match(warnings.join('\n'), /18-abcdef\.json could not be read \(its \.png is a link or not a plain file\)/);
+    assert.match(warnings.join('\n'), /19-abcdef\.json could not be read \(its \.png is not a PNG picture\)/);
+    rmSync(secret);
+    for (const f of ['18-abcdef.json', '18-abcdef.png', '19-abcdef.json', '19-abcdef.png']) rmSync(path.join(dir, f));
     // Over the per-client limit: the oldest is dropped, from the disk too.
     again.add(result('16-eeeeee', 20, now));
     again.add(result('17-ffffff', 20, now + 1));

@@ -6,11 +6,31 @@
  * their .json are what an interrupted save left and are removed, and anything unreadable is
  * reported and left in place for the user.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CLIENT_ID_PATTERN, type DoneMessage } from '../../protocol/messages.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { KeptResult } from './kept-results.ts';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * The folder holds the user's pictures, so it is theirs alone: one that others may enter is made
+ * 0700 (mkdir sets the mode only on a folder it creates), and one another user owns is refused
+ * (they could read the results, or plant files that name a link). POSIX only; Windows folders
+ * under the profile are private by their ACLs.
+ */
+async function makePrivate(dir: string, warn: (line: string) => void): Promise<void> {
+  if (typeof process.getuid !== 'function') return;
+  const real = await realpath(dir); // a folder given as a link: what it points to
+  const st = await stat(real);
+  if (!st.isDirectory()) throw new Error('it is not a folder');
+  if (st.uid !== process.getuid()) throw new Error(`it belongs to another user (uid ${st.uid}), who could read or plant results`);
+  if (st.mode & 0o077) {
+    await chmod(real, 0o700);
+    warn(`The kept-results folder ${dir} could be entered by other users (mode ${(st.mode & 0o777).toString(8)}); it is now 0700.`);
+  }
+}
 
 /** Job ids the scheduler makes: a counter and 6 hex digits. Anything else is not a file of ours. */
 const JOB_ID = /^[0-9]{1,15}-[0-9a-f]{6}$/;
@@ -33,6 +53,7 @@ export class KeptStore {
   /** Reads every complete result; cleans what an interrupted save left. */
   async load(): Promise<KeptResult[]> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makePrivate(this.dir, this.warn);
     const names = await readdir(this.dir);
     const results: KeptResult[] = [];
     for (const name of names) {
@@ -86,16 +107,24 @@ export class KeptStore {
     return this.chain;
   }
 
+  /** A plain file of the folder: a link could make the companion hand out any file the user can read. */
+  private async readPlain(name: string): Promise<Buffer> {
+    const file = path.join(this.dir, name);
+    if (!(await lstat(file)).isFile()) throw new Error(`its ${path.extname(name)} is a link or not a plain file`);
+    return readFile(file);
+  }
+
   private async read(jobId: string): Promise<KeptResult> {
-    const meta = JSON.parse(await readFile(path.join(this.dir, `${jobId}.json`), 'utf8')) as Partial<KeptMeta>;
+    const meta = JSON.parse((await this.readPlain(`${jobId}.json`)).toString('utf8')) as Partial<KeptMeta>;
     const d = meta.done as Partial<DoneMessage> | undefined;
     if (meta.jobId !== jobId || typeof meta.clientId !== 'string' || !CLIENT_ID_PATTERN.test(meta.clientId) || typeof meta.ref !== 'string'
       || (meta.note !== undefined && typeof meta.note !== 'string') || typeof meta.finishedAt !== 'number' || !Number.isFinite(meta.finishedAt)
       || !d || d.type !== 'done' || d.jobId !== jobId || !Number.isInteger(d.width) || !Number.isInteger(d.height) || !Number.isInteger(d.bytes)) {
       throw new Error('its .json is not a kept result of this companion');
     }
-    const png = new Uint8Array(await readFile(path.join(this.dir, `${jobId}.png`)));
+    const png = new Uint8Array(await this.readPlain(`${jobId}.png`));
     if (png.length !== d.bytes) throw new Error(`its .png holds ${png.length} bytes where ${d.bytes} were saved`);
+    if (PNG_SIGNATURE.some((b, i) => png[i] !== b)) throw new Error('its .png is not a PNG picture');
     return { clientId: meta.clientId, jobId, ref: meta.ref, ...(meta.note !== undefined && { note: meta.note }), png, done: d as DoneMessage, finishedAt: meta.finishedAt };
   }
 }
