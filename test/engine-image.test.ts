@@ -17,3 +17,15 @@ test('an EXIF-rotated photo is measured as shown: the header check and the decod
     assert.deepEqual([probed.width, probed.height], shown, `orientation ${orientation}: probed`);
   }
 });
+
+test('a picture larger than the job needs is decoded at the size it works at, turned and in proportion; a smaller one as it is', async () => {
+  const photo = (orientation: number) => sharp({ create: { width: 400, height: 300, channels: 3, background: '#a52' } }).jpeg().withMetadata({ orientation }).toBuffer();
+  const at = async (bytes: Uint8Array, longSide: number) => {
+    const d = await decodeImage(bytes, { longSide });
+    assert.equal(d.rgba.length, d.width * d.height * 4);
+    return [d.width, d.height];
+  };
+  assert.deepEqual(await at(await photo(1), 128), [128, 96]);
+  assert.deepEqual(await at(await photo(6), 128), [96, 128], 'EXIF-turned: the long side is the shown one');
+  assert.deepEqual(await at(await photo(1), 1000), [400, 300], 'never enlarged at decode');
+});

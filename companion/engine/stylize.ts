@@ -62,7 +62,9 @@ interface DecodedJob {
   styles: { image: DecodedImage; weight: number }[];
 }
 
-async function decodeJob(req: StylizeRequest, maxInputPixels?: number): Promise<DecodedJob> {
+/** Decodes the job's images no larger than it works: the content at the output size, styles at the largest style size. */
+async function decodeJob(req: StylizeRequest, settings: StylizeSettings, maxInputPixels?: number): Promise<DecodedJob> {
+  const styleSide = Math.max(16, Math.round(settings.size * settings.styleScale));
   if (!req.styles?.length) throw new StylizeError('bad_setting', 'At least one style image is needed.');
   const weightsRaw = req.styles.map((s, i) => {
     const w = s.weight ?? 1;
@@ -71,11 +73,11 @@ async function decodeJob(req: StylizeRequest, maxInputPixels?: number): Promise<
   });
   const sum = weightsRaw.reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new StylizeError('bad_setting', 'The style weights add up to 0; give at least one style a positive weight.');
-  const content = requireVisible(await decodeImage(req.content, { maxPixels: maxInputPixels, label: 'content image' }), 'content image');
+  const content = requireVisible(await decodeImage(req.content, { maxPixels: maxInputPixels, label: 'content image', longSide: settings.size }), 'content image');
   const styles = [];
   for (const [i, s] of req.styles.entries()) {
     const label = req.styles.length > 1 ? `style image ${i + 1}` : 'style image';
-    styles.push({ image: cropToVisible(requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label }), label)), weight: weightsRaw[i] / sum });
+    styles.push({ image: cropToVisible(requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label, longSide: styleSide }), label)), weight: weightsRaw[i] / sum });
   }
   return { content, styles };
 }
@@ -110,7 +112,7 @@ async function stageInputs(job: DecodedJob, width: number, height: number, style
 
 /** Prepares the evaluator's inputs for a single-scale job (tests and tools). */
 export async function prepareJob(req: StylizeRequest, settings: StylizeSettings, maxInputPixels?: number) {
-  const job = await decodeJob(req, maxInputPixels);
+  const job = await decodeJob(req, settings, maxInputPixels);
   const out = fitLongSide(job.content.width, job.content.height, settings.size);
   const { content, alpha, styles } = await stageInputs(job, out.width, out.height, Math.round(settings.size * settings.styleScale), settings.preserveColors);
   return { content, alpha, styles };
@@ -127,7 +129,7 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   const started = performance.now();
   const settings = resolveSettings(req.settings ?? {});
   if (signal?.aborted) throw cancelled();
-  const job = await decodeJob(req, ctx.maxInputPixels);
+  const job = await decodeJob(req, settings, ctx.maxInputPixels);
   const plan = planJob({
     width: job.content.width, height: job.content.height, size: settings.size, iterations: settings.iterations,
     scales: settings.scales, scaleIterations: settings.scaleIterations, styleScale: settings.styleScale, budgetBytes: ctx.memoryBudgetBytes,
