@@ -77,9 +77,12 @@ function clone<T>(value: T): T {
 export function messageClone<T>(value: T): T {
   const check = (v: unknown, at: string): void => {
     if (v === null || v === undefined || ['number', 'string', 'boolean'].includes(typeof v)) return;
-    if (v instanceof Date || v instanceof Uint8Array && v.constructor === Uint8Array) return;
+    // By tag and prototype depth, not instanceof: the plugin's main thread runs in another realm (a vm context in plugin-build).
+    const tag = Object.prototype.toString.call(v);
+    if (tag === '[object Date]' || tag === '[object Uint8Array]') return;
     if (Array.isArray(v)) return v.forEach((e, i) => check(e, `${at}[${i}]`));
-    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    const proto = typeof v === 'object' ? Object.getPrototypeOf(v) as object | null : undefined;
+    if (tag === '[object Object]' && (proto === null || (proto !== undefined && Object.getPrototypeOf(proto) === null))) {
       for (const [k, e] of Object.entries(v)) check(e, `${at}.${k}`);
       return;
     }
