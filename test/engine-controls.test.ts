@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Engine } from '../companion/engine/engine.ts';
 import { rgbToYiq } from '../companion/engine/color.ts';
-import { rgbaToFloatRgb, resizeRgba } from '../companion/engine/image.ts';
+import { decodeImage, rgbaToFloatRgb, resizeRgba } from '../companion/engine/image.ts';
 import { VggNet } from '../companion/engine/tf/vgg.ts';
 import { TfEvaluator } from '../companion/engine/tf/evaluator.ts';
 import { prepareJob } from '../companion/engine/stylize.ts';
@@ -27,9 +27,10 @@ function chromaDistance(a: RgbaImage, b: RgbaImage): number {
   return sum / (ya.length / 3);
 }
 
+/** The content as the engine sees it at w x h (decoded at the job's size, as stylize does). */
 async function contentAt(name: string, w: number, h: number): Promise<RgbaImage> {
-  const { data, info } = await sharp(contentImage(name)).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  return resizeRgba({ width: info.width, height: info.height, data: new Uint8Array(data) }, w, h);
+  const d = await decodeImage(contentImage(name), { longSide: Math.max(w, h) });
+  return resizeRgba({ width: d.width, height: d.height, data: d.rgba }, w, h);
 }
 
 test("preserving colours keeps the content's chroma; plain transfer does not", async () => {

@@ -147,18 +147,22 @@ test('bad messages after pairing: each answered with its code, the connection st
   }
 });
 
-test('bad images: truncated, not an image, over the pixel limit (a decompression bomb)', async () => {
+test('bad images: truncated, not an image, over the pixel limit (a decompression bomb), fully transparent', async () => {
   const c = await TestClient.connect(d.url, d.token);
   try {
     const jpeg = new Uint8Array(await sharp(content).jpeg().toBuffer());
     const bomb = new Uint8Array(await sharp({ create: { width: 5000, height: 5000, channels: 3, background: '#808080' } }).png({ compressionLevel: 9 }).toBuffer());
     assert.ok(bomb.length < 1024 * 1024, 'small on the wire, 25 MP decoded');
+    // An empty or hidden layer exports so: nothing to stylize, or to take a style from.
+    const clear = new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 200, g: 0, b: 0, alpha: 0 } } }).png().toBuffer());
     const cases: [string, Uint8Array, Uint8Array, ErrorCode, RegExp][] = [
       ['trunc-png', content.subarray(0, content.length >> 1), style, 'bad_image', /content image could not be decoded.*truncated or damaged/],
       ['trunc-jpeg', jpeg.subarray(0, jpeg.length >> 1), style, 'bad_image', /truncated or damaged/],
       ['text', new TextEncoder().encode('<html>not an image</html>'), style, 'bad_image', /content image is not a readable image/],
       ['style-text', content, new Uint8Array(100), 'bad_image', /style image is not a readable image/],
       ['bomb', bomb, style, 'image_too_large', /5000 x 5000 = 25\.0 MP, over this companion's limit of 0\.3 MP/],
+      ['clear', clear, style, 'bad_image', /^The content image is fully transparent \(40 x 30 px, every pixel see-through\), so it has no picture to stylize/],
+      ['clear-style', content, clear, 'bad_image', /^The style image is fully transparent .*take a style from/],
     ];
     for (const [ref, img, sty, code, text] of cases) {
       c.submit(ref, img, [{ source: 'upload', image: sty }], { size: 32, iterations: 1 });
@@ -167,6 +171,7 @@ test('bad images: truncated, not an image, over the pixel limit (a decompression
       assert.match(err.message, text);
     }
     assert.equal((await status(c)).length, 0, 'none of them was queued');
+    assert.ok(!c.jsonMessages().some((m) => m.type === 'accepted'), `each refused at submit; got ${c.summary()}`);
   } finally {
     c.close();
   }

@@ -1,5 +1,5 @@
 /** Decoding, sizing and encoding of images with sharp. The engine's only door to image files. */
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Stats } from 'sharp';
 import { StylizeError, errorSummary } from '../../common/errors.ts';
 import type { FloatImage, RgbaImage } from './types.ts';
 
@@ -13,6 +13,8 @@ export interface DecodedImage {
   rgba: Uint8Array;
   /** True when some pixel is not fully opaque. */
   hasAlpha: boolean;
+  /** The picture's own size, as shown (before any shrinking or cropping here): what messages name. */
+  source: { width: number; height: number };
   /**
    * With alpha: the colour see-through pixels are laid on (their visible pixels' mean). What an
    * editor stores under alpha 0 is arbitrary (black, white, old paint) and resizing turns it black,
@@ -30,6 +32,8 @@ export interface ImageInfo {
   height: number;
   /** sharp's format name: 'png', 'jpeg', ... */
   format: string;
+  /** Whether it has an alpha channel (its pixels may still all be opaque). */
+  hasAlpha: boolean;
 }
 
 export interface ImageLimit {
@@ -64,53 +68,71 @@ async function readHeader(bytes: Uint8Array, label: string, limit: ImageLimit): 
       `The ${label} is ${width} x ${height} = ${megapixels(width * height)} MP, over ${limit.owner ?? 'the limit'} of ${megapixels(maxPixels)} MP. Scale it down${limit.raise ? ` ${limit.raise}` : ''}.`,
     );
   }
-  return { width, height, format };
+  return { width, height, format, hasAlpha: meta.hasAlpha === true };
+}
+
+/** The refusal of a fully transparent image (an empty or hidden layer exports so). */
+export function fullyTransparent(label: string, width: number, height: number): StylizeError {
+  return new StylizeError('bad_image', `The ${label} is fully transparent (${width} x ${height} px, every pixel see-through), so it has no picture to ${label.startsWith('content') ? 'stylize' : 'take a style from'}. Use an image or layer with visible pixels.`);
 }
 
 /**
- * Checks that `bytes` are one whole image in an accepted format of at most `maxPixels`, without
- * keeping its pixels: the header first, then a decode through a tiny resize (streaming, little
- * memory), which finds truncated or damaged files. For checks before a job waits or starts.
+ * Checks that `bytes` are one whole image in an accepted format of at most `maxPixels`, with some
+ * visible pixel, without keeping its pixels: the header first, then a decode into per-channel
+ * statistics (streaming, little memory), which finds truncated or damaged files and a fully
+ * transparent one. For checks before a job waits or starts.
  */
 export async function probeImage(bytes: Uint8Array, label = 'image', limit: ImageLimit = {}): Promise<ImageInfo> {
   const info = await readHeader(bytes, label, limit);
+  let stats: Stats;
   try {
     // failOn 'warning' turns libvips' "premature end of file" into an error instead of grey pixels.
-    await sharp(bytes, { limitInputPixels: limit.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS, failOn: 'warning', pages: 1 })
-      .resize(8, 8, { fit: 'inside' })
-      .raw()
-      .toBuffer();
+    stats = await sharp(bytes, { limitInputPixels: limit.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS, failOn: 'warning', pages: 1 }).stats();
   } catch (err) {
     throw new StylizeError('bad_image', `The ${label} could not be decoded (${errorSummary(err)}): the file is truncated or damaged. Export it again.`, { cause: err });
   }
+  if (info.hasAlpha && stats.channels.at(-1)!.max === 0) throw fullyTransparent(label, info.width, info.height);
   return info;
 }
 
 /**
  * Decodes to 8-bit RGBA. With `longSide`, a larger picture comes out at that long side (its aspect
  * kept, as fitLongSide sizes it): a job never works above its output size, and JPEG then decodes
- * shrunk (a 24 MP photo for a 512 px job takes a fraction of the time and memory).
+ * shrunk (a 24 MP photo for a 512 px job takes a fraction of the time and memory). With
+ * `cropToVisible` (a style), see-through margins are cut off first, at full resolution, so the
+ * picture kept is the same whatever margin it had.
  */
-export async function decodeImage(bytes: Uint8Array, opts: { maxPixels?: number; label?: string; longSide?: number } = {}): Promise<DecodedImage> {
+export async function decodeImage(bytes: Uint8Array, opts: { maxPixels?: number; label?: string; longSide?: number; cropToVisible?: boolean } = {}): Promise<DecodedImage> {
   const label = opts.label ?? 'image';
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   const header = await readHeader(bytes, label, { maxPixels });
+  const cropFirst = opts.cropToVisible === true && header.hasAlpha;
+  let img: DecodedImage;
   try {
     let pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', pages: 1 }).rotate();
-    if (opts.longSide !== undefined && Math.max(header.width, header.height) > opts.longSide) {
+    if (!cropFirst && opts.longSide !== undefined && Math.max(header.width, header.height) > opts.longSide) {
       const to = fitLongSide(header.width, header.height, opts.longSide);
-      pipeline = pipeline.resize(to.width, to.height, { fit: 'fill', kernel: 'lanczos3' });
+      // fastShrinkOnLoad off: JPEG shrinks while decoding only as far as keeps lanczos3's quality (no moire, true colours).
+      pipeline = pipeline.resize(to.width, to.height, { fit: 'fill', kernel: 'lanczos3', fastShrinkOnLoad: false });
     }
     const { data, info } = await pipeline.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     const rgba = new Uint8Array(data.buffer, data.byteOffset, data.length);
     let hasAlpha = false;
     for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) { hasAlpha = true; break; }
-    const img: DecodedImage = { width: info.width, height: info.height, rgba, hasAlpha };
-    if (hasAlpha) img.matte = visibleMean(rgba);
-    return img;
+    img = { width: info.width, height: info.height, rgba, hasAlpha, source: { width: header.width, height: header.height } };
   } catch (err) {
     throw new StylizeError('bad_image', `The ${label} could not be decoded (${errorSummary(err)}): the file is truncated or damaged. Export it again.`, { cause: err });
   }
+  if (cropFirst) {
+    img = cropToVisible(img);
+    if (opts.longSide !== undefined && Math.max(img.width, img.height) > opts.longSide) {
+      const to = fitLongSide(img.width, img.height, opts.longSide);
+      const small = await resizeRgba({ width: img.width, height: img.height, data: img.rgba }, to.width, to.height);
+      img = { ...img, width: small.width, height: small.height, rgba: small.data };
+    }
+  }
+  if (img.hasAlpha) img.matte = visibleMean(img.rgba);
+  return img;
 }
 
 function megapixels(pixels: number): string {

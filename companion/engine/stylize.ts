@@ -4,7 +4,7 @@
  * cancellation. Compute-engine agnostic: evaluators come from the context.
  */
 import { StylizeError } from '../../common/errors.ts';
-import { alphaPlane, cropToVisible, decodeImage, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb, type DecodedImage } from './image.ts';
+import { alphaPlane, decodeImage, fullyTransparent, encodePng, fitLongSide, floatRgbToRgba, resizeRgba, rgbaToFloatRgb, type DecodedImage } from './image.ts';
 import { initialImage } from './init.ts';
 import { Adam } from './optimize/adam.ts';
 import { Lbfgs } from './optimize/lbfgs.ts';
@@ -77,7 +77,7 @@ async function decodeJob(req: StylizeRequest, settings: StylizeSettings, maxInpu
   const styles = [];
   for (const [i, s] of req.styles.entries()) {
     const label = req.styles.length > 1 ? `style image ${i + 1}` : 'style image';
-    styles.push({ image: cropToVisible(requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label, longSide: styleSide }), label)), weight: weightsRaw[i] / sum });
+    styles.push({ image: requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label, longSide: styleSide, cropToVisible: true }), label), weight: weightsRaw[i] / sum });
   }
   return { content, styles };
 }
@@ -86,7 +86,7 @@ async function decodeJob(req: StylizeRequest, settings: StylizeSettings, maxInpu
 function requireVisible(img: DecodedImage, label: string): DecodedImage {
   if (!img.hasAlpha) return img;
   for (let i = 3; i < img.rgba.length; i += 4) if (img.rgba[i] !== 0) return img;
-  throw new StylizeError('bad_image', `The ${label} is fully transparent (${img.width} x ${img.height} px, every pixel see-through), so it has no picture to ${label.startsWith('content') ? 'stylize' : 'take a style from'}. Use an image or layer with visible pixels.`);
+  throw fullyTransparent(label, img.source.width, img.source.height);
 }
 
 async function sized(img: DecodedImage, width: number, height: number): Promise<RgbaImage> {
