@@ -88,12 +88,14 @@ test('selection summary: supported layers, problems and replaceability', async (
   figma.untracked(() => rotated.rotate(30));
   const group = figma.add(page, 'GROUP', 'Group');
   figma.add(group, 'RECTANGLE', 'In group', { x: 0, y: 0, width: 50, height: 40 });
+  // An empty section has a fill of its own (SectionNode has MinimalFillsMixin): its background.
+  const section = figma.add(page, 'SECTION', 'Board', { x: 0, y: 400, width: 300, height: 200 });
 
   const pushed = nextSelection(editor);
-  figma.select(rect, frame, text, hidden, line, rotated, group);
+  figma.select(rect, frame, text, hidden, line, rotated, group, section);
   const sel = await pushed;
   const by = Object.fromEntries(sel.layers.map((l) => [l.name, l]));
-  assert.equal(sel.layers.length, 7);
+  assert.equal(sel.layers.length, 8);
   assert.equal(by.Photo.problem, undefined);
   assert.equal(by.Photo.canReplace, true);
   assert.equal(by.Photo.width, 400);
@@ -107,6 +109,8 @@ test('selection summary: supported layers, problems and replaceability', async (
   assert.match(by.Tilted.replaceNote!, /rotated/);
   assert.equal(by.Group.canReplace, false);
   assert.match(by.Group.replaceNote!, /no fill/);
+  assert.equal(by.Board.canReplace, false, 'a section is never filled with the picture');
+  assert.match(by.Board.replaceNote!, /section's fill is its background/);
   // The same answer on request; seq only grows.
   const again = await editor.getSelection();
   assert.ok(again.seq >= sel.seq);

@@ -58,6 +58,8 @@ export function replaceability(node: SceneNode): { canReplace: boolean; replaceN
   const figjam = FIGJAM_OWN_LOOK[node.type];
   if (figjam) return { canReplace: false, replaceNote: `${figjam}.${fallback}` };
   if (!('fills' in node)) return { canReplace: false, replaceNote: `A ${node.type.toLowerCase()} has no fill of its own.${fallback}` };
+  // A section has fills (its background, behind everything it holds), not a picture's place.
+  if (node.type === 'SECTION') return { canReplace: false, replaceNote: `A section's fill is its background, behind what it holds, not a place for a picture.${fallback}` };
   if (node.type === 'TEXT') return { canReplace: false, replaceNote: `Filling text with the picture would not show the stylized text.${fallback}` };
   const own = ownAppearance(node);
   if (own.length) {

@@ -29,9 +29,10 @@ type SceneFields = Pick<RectangleNode,
   'absoluteBoundingBox' | 'resize' | 'remove' | 'getPluginData' | 'setPluginData' | 'layoutPositioning' | 'strokes'>;
 
 const CONTAINERS = new Set<string>(['PAGE', 'FRAME', 'GROUP', 'COMPONENT', 'COMPONENT_SET', 'INSTANCE', 'BOOLEAN_OPERATION', 'SECTION']);
-const NO_FILLS = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'SECTION', 'CONNECTOR']);
+/** Sections have fills and strokes (SectionNode: MinimalFillsMixin, MinimalStrokesMixin), but no effects. */
+const NO_FILLS = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'CONNECTOR']);
 /** FigJam stickies have no strokes (StickyNode: fills and blend only); groups neither. */
-const NO_STROKES = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'SECTION', 'STICKY']);
+const NO_STROKES = new Set<string>(['GROUP', 'PAGE', 'SLICE', 'STICKY']);
 /** Only nodes with BlendMixin have effects; FigJam's opaque nodes have none. */
 const NO_EFFECTS = new Set<string>(['PAGE', 'SLICE', 'SECTION', 'STICKY', 'SHAPE_WITH_TEXT', 'CONNECTOR']);
 const NOT_EXPORTABLE = new Set<string>(['PAGE']);
