@@ -54,6 +54,9 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
   const link = path.join(dir, 'link.jpg');
   symlinkSync(photo, link);
   const quick = ['--size', '32', '--iterations', '1'];
+  // A web banner: too thin at 512 px. The message names the picture's own size and the size that works.
+  const banner = path.join(dir, 'banner.png');
+  writeFileSync(banner, await sharp({ create: { width: 2000, height: 60, channels: 3, background: '#468' } }).png().toBuffer());
   const cases: [string, string[], RegExp][] = [
     ['missing content', [path.join(dir, 'nope.jpg'), STYLE, '-o', out], /content image .*nope\.jpg" does not exist/],
     ['missing style', [CONTENT, path.join(dir, 'nope.jpg'), '-o', out], /style image .*does not exist/],
@@ -71,6 +74,7 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
     ['loss plot over the result', [photo, STYLE, '-o', out, '--loss-plot', out, ...quick], /--loss-plot and -o both name .*out\.png/],
     ['loss log in a missing folder', [photo, STYLE, '-o', out, '--loss-log', path.join(dir, 'nope', 'l.csv'), ...quick], /Cannot write --loss-log to the folder .*nope/],
     ['bad output type', [CONTENT, STYLE, '-o', path.join(dir, 'out.gif')], /Unsupported output type ".gif"/],
+    ['too thin', [banner, STYLE, '-o', out, '--size', '512', '--iterations', '1'], /The image is 2000 x 60 px, so at size 512 the result would be 512 x 15 px: .* at least 534 px/],
   ];
   for (const [name, args, expected] of cases) {
     await t.test(name, async () => {
@@ -79,7 +83,7 @@ test('bad inputs exit non-zero with a one-line reason and write no output', asyn
       assert.match(reason(run), expected);
     });
   }
-  assert.deepEqual(readdirSync(dir).sort(), ['bomb.png', 'empty.png', 'link.jpg', 'notes.png', 'photo.jpg']);
+  assert.deepEqual(readdirSync(dir).sort(), ['banner.png', 'bomb.png', 'empty.png', 'link.jpg', 'notes.png', 'photo.jpg']);
   assert.deepEqual(readFileSync(photo), readFileSync(CONTENT), 'the photo is untouched');
 });
 

@@ -113,7 +113,7 @@ async function stageInputs(job: DecodedJob, width: number, height: number, style
 /** Prepares the evaluator's inputs for a single-scale job (tests and tools). */
 export async function prepareJob(req: StylizeRequest, settings: StylizeSettings, maxInputPixels?: number) {
   const job = await decodeJob(req, settings, maxInputPixels);
-  const out = fitLongSide(job.content.width, job.content.height, settings.size);
+  const out = fitLongSide(job.content.source.width, job.content.source.height, settings.size);
   const { content, alpha, styles } = await stageInputs(job, out.width, out.height, Math.round(settings.size * settings.styleScale), settings.preserveColors);
   return { content, alpha, styles };
 }
@@ -130,8 +130,9 @@ export async function runStylize(ctx: StylizeContext, req: StylizeRequest, hooks
   const settings = resolveSettings(req.settings ?? {});
   if (signal?.aborted) throw cancelled();
   const job = await decodeJob(req, settings, ctx.maxInputPixels);
+  // The picture's own size, as the estimate and submit planned it (the decoded one may be shrunk).
   const plan = planJob({
-    width: job.content.width, height: job.content.height, size: settings.size, iterations: settings.iterations,
+    width: job.content.source.width, height: job.content.source.height, size: settings.size, iterations: settings.iterations,
     scales: settings.scales, scaleIterations: settings.scaleIterations, styleScale: settings.styleScale, budgetBytes: ctx.memoryBudgetBytes,
   });
 
