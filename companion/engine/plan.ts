@@ -162,16 +162,26 @@ function thickEnough(width: number, height: number, size: number): boolean {
   return Math.min(d.width, d.height) >= MIN_SHORT_SIDE;
 }
 
+/** The smallest long side at which a `width` x `height` image is MIN_SHORT_SIDE thick. */
+function thickSize(width: number, height: number): number {
+  return Math.ceil((MIN_SHORT_SIDE * Math.max(width, height)) / Math.min(width, height));
+}
+
 /** Refuses an output thinner than MIN_SHORT_SIDE, saying which size would do. */
 function checkShortSide(width: number, height: number, size: number): void {
   if (thickEnough(width, height, size)) return;
   const out = fitLongSide(width, height, size);
-  const need = Math.ceil((MIN_SHORT_SIDE * Math.max(width, height)) / Math.min(width, height));
+  const need = thickSize(width, height);
   const maxSize = SETTING_TABLE.size.bounds.max;
   const fix = need <= maxSize
     ? `Set the output size to at least ${need} px, or stylize a less elongated crop.`
     : `No output size up to ${maxSize} px makes it that thick: stylize it in shorter pieces.`;
   throw new StylizeError('bad_setting', `The image is ${width} x ${height} px, so at size ${size} the result would be ${out.width} x ${out.height} px: thinner than the ${MIN_SHORT_SIDE} px the style needs. ${fix}`);
+}
+
+/** The long side the style images are sized to for a scale of long side `size` (before the memory cap). */
+export function styleSide(size: number, styleScale: number): number {
+  return Math.max(16, Math.round(size * styleScale));
 }
 
 export function planJob(input: PlanInput): JobPlan {
@@ -190,9 +200,8 @@ export function planJob(input: PlanInput): JobPlan {
     // Scales the caller listed run as listed, so one too thin is refused rather than dropped.
     const thin = scales.filter((s) => !thickEnough(width, height, s));
     if (thin.length) {
-      const need = Math.ceil((MIN_SHORT_SIDE * Math.max(width, height)) / Math.min(width, height));
       const out = fitLongSide(width, height, thin[0]);
-      throw new StylizeError('bad_setting', `The image is ${width} x ${height} px, so scale ${thin[0]} would work on ${out.width} x ${out.height} px: thinner than the ${MIN_SHORT_SIDE} px the style needs. List only scales of at least ${need} px, or set scales to 'auto'.`);
+      throw new StylizeError('bad_setting', `The image is ${width} x ${height} px, so scale ${thin[0]} would work on ${out.width} x ${out.height} px: thinner than the ${MIN_SHORT_SIDE} px the style needs. List only scales of at least ${thickSize(width, height)} px, or set scales to 'auto'.`);
     }
   }
   const stages: Stage[] = scales.map((s, k) => {
@@ -200,7 +209,7 @@ export function planJob(input: PlanInput): JobPlan {
     const n = counts[k];
     // Style scale is relative to each scale's output (jcjohnson's multiscale recipe). Its Gram
     // targets come from one forward pass: cap the style so that pass fits.
-    const wanted = Math.max(16, Math.round(s * input.styleScale));
+    const wanted = styleSide(s, input.styleScale);
     const styleSize = Math.max(16, Math.min(wanted, largestFitting(budgetBytes, wanted, forwardBytes)));
     const stage: Stage = { ...dims, iterations: n, styleSize };
     if (trainingBytes(dims.width, dims.height) > budgetBytes) {

@@ -10,7 +10,7 @@ import { Adam } from './optimize/adam.ts';
 import { Lbfgs } from './optimize/lbfgs.ts';
 import type { Optimizer } from './optimize/optimizer.ts';
 import { resolveSettings } from './settings.ts';
-import { iterationsPerPass, planJob, tilesPerPass, type JobPlan, type Stage } from './plan.ts';
+import { iterationsPerPass, planJob, styleSide, tilesPerPass, type JobPlan, type Stage } from './plan.ts';
 import { blendInto, crop, resizeBilinear, tileGrid } from './tiling.ts';
 import { luminanceImage, luminanceStats, recombineWithContentColour } from './color.ts';
 import type { LossTerms } from '../../common/losses.ts';
@@ -64,7 +64,6 @@ interface DecodedJob {
 
 /** Decodes the job's images no larger than it works: the content at the output size, styles at the largest style size. */
 async function decodeJob(req: StylizeRequest, settings: StylizeSettings, maxInputPixels?: number): Promise<DecodedJob> {
-  const styleSide = Math.max(16, Math.round(settings.size * settings.styleScale));
   if (!req.styles?.length) throw new StylizeError('bad_setting', 'At least one style image is needed.');
   const weightsRaw = req.styles.map((s, i) => {
     const w = s.weight ?? 1;
@@ -77,7 +76,7 @@ async function decodeJob(req: StylizeRequest, settings: StylizeSettings, maxInpu
   const styles = [];
   for (const [i, s] of req.styles.entries()) {
     const label = req.styles.length > 1 ? `style image ${i + 1}` : 'style image';
-    styles.push({ image: requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label, longSide: styleSide, cropToVisible: true }), label), weight: weightsRaw[i] / sum });
+    styles.push({ image: requireVisible(await decodeImage(s.image, { maxPixels: maxInputPixels, label, longSide: styleSide(settings.size, settings.styleScale), cropToVisible: true }), label), weight: weightsRaw[i] / sum });
   }
   return { content, styles };
 }
