@@ -234,7 +234,7 @@ export class PhotopeaEditor implements Editor {
     }
     if (!opaque) throw new EditorError('place_failed', 'The result is fully transparent, so there is nothing to add. Try other settings or another style.');
     const newName = resultLayerName(request.sourceName, request.styleName);
-    const opened = parseReply<{ found: boolean; before: string[] }>((await this.bridge.run(
+    const opened = parseReply<{ before: string[] }>((await this.bridge.run(
       openScript({ sourceId, dataUrl: pngDataUrl(png) }), { what: 'adding the result' })).value, 'adding the result');
     // The picture lands when Photopea has loaded it, which may be after the script above ended.
     const finish = placedScript({ before: opened.before, sourceId, x: target.x, y: target.y, opaque, newName, hide: request.mode === 'replace' });

@@ -27,7 +27,7 @@ export function jsLiteral(value: string | number | boolean | null | readonly (st
 /**
  * Helpers every script starts with. __num reads a UnitValue (Photopea's bounds and sizes) or a
  * number; __box gives a layer's bounds as numbers (null when Photopea gives none); __byId finds a
- * layer and the groups above it; __selSave / __selRestore store, clear and put back the selection.
+ * layer and the groups above it (__layer: the layer alone, or null); __selSave / __selRestore store, clear and put back the selection.
  */
 export const PRELUDE = String.raw`
 function __num(v) {
@@ -92,6 +92,10 @@ function __byId(doc, id) {
     return found !== null;
   });
   return found;
+}
+function __layer(doc, id) {
+  var chain = id === null ? null : __byId(doc, id);
+  return chain ? chain[chain.length - 1] : null;
 }
 function __shown(chain) {
   for (var i = 0; i < chain.length; i++) if (!chain[i].visible) return false;
@@ -216,16 +220,14 @@ export function openScript(p: OpenParams): string {
   return PRELUDE + String.raw`
 var doc = __doc();
 if (!doc) return __err("place_failed", "No document is open in Photopea, so the result has nowhere to go. Open the document again and run Stylize again.");
-var SRC = ` + jsLiteral(p.sourceId) + String.raw`;
-var chain = SRC === null ? null : __byId(doc, SRC);
-var src = chain ? chain[chain.length - 1] : null;
+var src = __layer(doc, ` + jsLiteral(p.sourceId) + String.raw`);
 if (src) doc.activeLayer = src;
 var before = [];
 __walk(doc, [], function (l) { var id = __idOf(l); if (id !== null) before.push(__q(id)); return false; });
 var saved = __selSave(doc);
 app.open(` + jsLiteral(p.dataUrl) + String.raw`, null, true);
 __selRestore(doc, saved);
-return "{\"found\":" + (src ? "true" : "false") + ",\"before\":[" + before.join(",") + "]}";
+return "{\"before\":[" + before.join(",") + "]}";
 `;
 }
 
@@ -264,9 +266,7 @@ if (!isNew(A)) {
   __walk(doc, [], function (l) { if (isNew(l)) A = l; return A !== null; });
 }
 if (!A) return "{\"pending\":true}";
-var SRC = ` + jsLiteral(p.sourceId) + String.raw`;
-var chain = SRC === null ? null : __byId(doc, SRC);
-var src = chain ? chain[chain.length - 1] : null;
+var src = __layer(doc, ` + jsLiteral(p.sourceId) + String.raw`);
 var saved = __selSave(doc);
 var TX = ` + jsLiteral(p.x + ox0) + ', TY = ' + jsLiteral(p.y + oy0) + ', W = ' + jsLiteral(ox1 - ox0) + ', H = ' + jsLiteral(oy1 - oy0) + String.raw`;
 var b = __box(A);
